@@ -1,0 +1,105 @@
+"""Finding dataset files: the data root, the manifest, and checksummed atomic downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import urllib.request
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+__all__ = ["data_roots", "manifest", "dataset_file", "download", "DatasetNotFoundError"]
+
+REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset file is in no data root and could not be downloaded."""
+
+
+@lru_cache(maxsize=1)
+def manifest() -> dict[str, Any]:
+    """Names, file paths, canonical URLs, sizes and sha256 of every known dataset."""
+    with open(Path(__file__).with_name("manifest.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _entry(name: str) -> dict[str, Any]:
+    m = manifest()
+    if name not in m:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(m))}")
+    return m[name]
+
+
+def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
+    """Where files are looked for, in order: ``root`` if given, else ``$GRAPHOPT_DATA`` and the repo's ``datasets/``."""
+    if root is not None:
+        return [Path(root)]
+    roots = []
+    if os.environ.get("GRAPHOPT_DATA"):
+        roots.append(Path(os.environ["GRAPHOPT_DATA"]))
+    roots.append(REPO_DATASETS)
+    return roots
+
+
+def dataset_file(name: str, path: str, root: str | os.PathLike | None = None,
+                 download_missing: bool = True) -> Path:
+    """Local path of one file of dataset ``name``, downloading it into the first root if absent."""
+    entry = next((f for f in _entry(name)["files"] if f["path"] == path), None)
+    if entry is None:
+        raise ValueError(f"dataset {name!r} has no file {path!r}")
+    roots = data_roots(root)
+    for r in roots:
+        if (r / path).is_file():
+            return r / path
+    where = ", ".join(str(r) for r in roots)
+    if not download_missing:
+        raise DatasetNotFoundError(f"{path} of dataset {name!r} not found in {where}")
+    if entry.get("sha256") is None:
+        raise DatasetNotFoundError(
+            f"{path} of dataset {name!r} not found in {where}, and it has no published checksum to "
+            f"verify a download against ({entry.get('note', 'see datasets/manifest.json')}); "
+            f"place the file there by hand from {entry['url']}")
+    return download(entry["url"], roots[0] / path, entry["sha256"])
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str) -> Path:
+    """Download ``url`` to ``dest`` through a temp file; rename only after the sha256 matches."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp:
+                    while chunk := resp.read(1 << 20):
+                        h.update(chunk)
+                        out.write(chunk)
+            except OSError as e:
+                raise DatasetNotFoundError(f"could not download {url}: {e}") from e
+        if h.hexdigest() != sha256:
+            raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256}, "
+                             f"got {h.hexdigest()}; the file was not saved")
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def copy_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> None:
+    """Copy through a temp file in the destination folder, then rename."""
+    dest = Path(dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,47 @@
+"""Shared fixtures: real Cora/CiteSeer from ../shared/datasets when present, small generated graphs otherwise."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+if "GRAPHOPT_DATA" not in os.environ and SHARED.is_dir():
+    os.environ["GRAPHOPT_DATA"] = str(SHARED)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def _shared_root() -> Path | None:
+    root = Path(os.environ.get("GRAPHOPT_DATA", SHARED))
+    return root if (root / "planetoid" / "ind.cora.x").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def shared_root() -> Path:
+    root = _shared_root()
+    if root is None:
+        pytest.skip("real datasets not found: set GRAPHOPT_DATA or place ../shared/datasets beside the repo")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cora(shared_root):
+    from graphopt.datasets import load_planetoid
+
+    return load_planetoid("cora", shared_root)
+
+
+@pytest.fixture(scope="session")
+def citeseer(shared_root):
+    from graphopt.datasets import load_planetoid
+
+    return load_planetoid("citeseer", shared_root)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
