@@ -132,7 +132,10 @@ class Graph:
             if not np.all(np.isfinite(weights)):
                 raise ValueError("weights contain NaN or infinite values")
         indptr, indices, w = _coo_to_csr(src, dst, n, weights, reduce, symmetric=undirected)
-        return cls(indptr, indices, w, validate=False, **node_data)
+        g = cls(indptr, indices, w, validate=False, **node_data)
+        if undirected:
+            g._undirected = True  # every pair was added with its reverse and the same weights
+        return g
 
     @classmethod
     def from_scipy(cls, matrix: Any, *, weighted: bool | None = None, **node_data: Any) -> Graph:
@@ -243,10 +246,18 @@ class Graph:
     def is_undirected(self) -> bool:
         """True when every edge (i, j) has its reverse (j, i) with the same weight."""
         if self._undirected is None:
-            a = self.to_scipy()
-            diff = a - a.T
-            diff.eliminate_zeros()
-            self._undirected = diff.nnz == 0
+            n = self.num_nodes
+            rows = self._rows()
+            # Compare the entry list sorted by (row, col) with the one sorted by (col, row).
+            fwd = rows * n + self.indices
+            bwd = self.indices * n + rows
+            del rows
+            of = np.argsort(fwd, kind="stable")
+            ob = np.argsort(bwd, kind="stable")
+            same = np.array_equal(fwd[of], bwd[ob])
+            if same and self.weights is not None:
+                same = np.array_equal(self.weights[of], self.weights[ob])
+            self._undirected = bool(same)
         return self._undirected
 
     def has_self_loops(self) -> bool:
