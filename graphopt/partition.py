@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from .datasets._files import write_atomic
 from .graph import Graph
 
 __all__ = ["Partition"]
@@ -174,18 +174,10 @@ class Partition:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``.npz`` atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, assignment=self.assignment, num_parts=np.int64(self.num_parts),
-                         graph_hash=np.str_(self.graph.content_hash()),
-                         params=np.str_(json.dumps(self.params, sort_keys=True)))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: np.savez(
+            f, assignment=self.assignment, num_parts=np.int64(self.num_parts),
+            graph_hash=np.str_(self.graph.content_hash()),
+            params=np.str_(json.dumps(self.params, sort_keys=True))))
 
     @classmethod
     def load(cls, path: str | os.PathLike, graph: Graph) -> Partition:
