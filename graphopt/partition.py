@@ -121,8 +121,11 @@ class Partition:
 
     def nodes_of(self, parts: Any) -> np.ndarray:
         """Node ids (ascending) of the union of ``parts``."""
+        parts = np.asarray(parts, dtype=np.int64)
+        if parts.size and (parts.min() < 0 or parts.max() >= self.num_parts):
+            raise ValueError(f"parts must lie in [0, {self.num_parts}), got {parts.tolist()}")
         chosen = np.zeros(self.num_parts, dtype=bool)
-        chosen[np.asarray(parts, dtype=np.int64)] = True
+        chosen[parts] = True
         return np.flatnonzero(chosen[self.assignment])
 
     def edge_cut(self, weighted: bool = False) -> float:
@@ -159,9 +162,8 @@ class Partition:
         dst = self.assignment[g.indices]
         cut = src != dst
         w = np.ones(int(cut.sum())) if g.weights is None else g.weights[cut]
-        if g.is_undirected():
-            w = w / 2.0  # each undirected edge is stored twice, once per direction
         q = sp.coo_matrix((w, (src[cut], dst[cut])), shape=(self.num_parts,) * 2).tocsr()
+        # An undirected edge is stored once per direction, filling (a, b) and (b, a) once each.
         q = q + q.T if not g.is_undirected() else q
         q.sum_duplicates()
         sizes = self.part_sizes().astype(np.float64)[:, None]
