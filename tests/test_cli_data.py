@@ -74,3 +74,14 @@ def test_demo_runs_its_steps(capsys):
     metis, random = ctx["partitions"]["csbm", "metis"], ctx["partitions"]["csbm", "random"]
     assert metis.edge_cut() < random.edge_cut()
     assert main(["demo", "--seed", "1"]) == 0
+
+
+def test_info_reads_a_graphsage_folder(tmp_path, capsys):
+    from graphopt.datasets import communication_graph, save_graphsage
+
+    g = communication_graph("grid", 12)
+    save_graphsage(g.replace(y=np.arange(12) % 3), tmp_path, "toy")
+    assert main(["info", str(tmp_path)]) == 0
+    f = _fields(capsys.readouterr().out)
+    assert (f["nodes"], f["edges"], f["classes"], f["train"]) == ("12", "17", "3", "12")
+    assert main(["partition", str(tmp_path / "toy"), "-k", "3"]) == 0

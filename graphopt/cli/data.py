@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import CLIError
-from ..datasets import dataset_entry, list_datasets, load
+from ..datasets import dataset_format, list_datasets, load
 from ..graph import Graph
 from ..partition import Partition
 
@@ -44,14 +44,14 @@ def _print_rows(rows: list[tuple[str, Any]]) -> None:
 
 
 def _load_graph(name: str, root: str | None) -> Graph:
-    fmt = dataset_entry(name)["format"]
+    fmt = dataset_format(name)
     if fmt in ("libsvm", "idx"):
         raise CLIError(f"dataset {name!r} ({fmt}) holds feature vectors, not a graph")
     return load(name, root)
 
 
 def _info(args: argparse.Namespace) -> int:
-    fmt = dataset_entry(args.dataset)["format"]
+    fmt = dataset_format(args.dataset)
     if fmt == "libsvm":
         x, y = load(args.dataset, args.root, split=args.split)
         _print_rows([("name", args.dataset), ("split", args.split), ("instances", x.shape[0]),
@@ -93,7 +93,7 @@ def register(sub: Any) -> None:
     names = ", ".join(list_datasets())
     info = sub.add_parser("info", help="nodes, edges, features, classes and split sizes of a dataset",
                           description=f"Known datasets: {names}.")
-    info.add_argument("dataset", help="dataset name from the manifest")
+    info.add_argument("dataset", help="dataset name from the manifest, or a GraphSAGE folder / prefix")
     info.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
     info.add_argument("--split", choices=("train", "test"), default="train",
                       help="for LIBSVM / IDX datasets: which file to describe")
@@ -101,7 +101,7 @@ def register(sub: Any) -> None:
 
     part = sub.add_parser("partition", help="partition a dataset's graph: edge cut, balance, time",
                           description=f"Known graph datasets: {names}.")
-    part.add_argument("dataset", help="dataset name from the manifest")
+    part.add_argument("dataset", help="dataset name from the manifest, or a GraphSAGE folder / prefix")
     part.add_argument("--parts", "-k", type=_positive, required=True, help="number of parts")
     part.add_argument("--method", choices=("metis", "random"), default="metis")
     part.add_argument("--recursive", action="store_true", help="METIS recursive bisection instead of k-way")

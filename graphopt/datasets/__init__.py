@@ -8,6 +8,7 @@ file is downloaded from its canonical URL and kept only if its sha256 matches th
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ._files import (DatasetNotFoundError, data_roots, dataset_entry, dataset_file, download,
@@ -24,7 +25,7 @@ from .planetoid import load_planetoid
 from .splits import stratified_split
 
 __all__ = ["DatasetNotFoundError", "data_roots", "dataset_entry", "dataset_file", "download",
-           "manifest", "list_datasets", "load", "load_planetoid", "load_npz", "load_blogcatalog",
+           "manifest", "list_datasets", "dataset_format", "load", "load_planetoid", "load_npz", "load_blogcatalog",
            "load_graphsage", "save_graphsage", "load_libsvm", "read_libsvm", "load_idx",
            "read_idx", "stratified_split", "contextual_sbm", "communication_graph",
            "COMMUNICATION_GRAPHS", "complete_graph", "star_graph", "cycle_graph", "path_graph",
@@ -36,13 +37,24 @@ def list_datasets(fmt: str | None = None) -> list[str]:
     return sorted(k for k, v in manifest().items() if fmt is None or v["format"] == fmt)
 
 
+def dataset_format(name: str) -> str:
+    """The manifest format of ``name``, or ``"graphsage"`` for a path to GraphSAGE files."""
+    if name not in manifest() and (Path(name).is_dir() or Path(f"{name}-G.json").is_file()):
+        return "graphsage"
+    return dataset_entry(name)["format"]
+
+
 def load(name: str, root: str | os.PathLike | None = None, **kwargs: Any) -> Any:
     """Load a manifest dataset by name with its format's loader.
 
     Graph datasets (planetoid, npz, mat) return a :class:`~graphopt.Graph`; ``libsvm`` returns
     ``(X, y)`` and ``idx`` returns ``(images, labels)`` (``kwargs`` such as ``split`` pass through).
+    A ``name`` that is not in the manifest but is a GraphSAGE prefix (``<name>-G.json`` exists)
+    or a folder holding one such dataset is read with :func:`load_graphsage`.
     """
-    fmt = dataset_entry(name)["format"]
+    fmt = dataset_format(name)
+    if fmt == "graphsage":
+        return load_graphsage(name, **kwargs)
     if fmt == "planetoid":
         return load_planetoid(name, root, **kwargs)
     if fmt == "npz":
