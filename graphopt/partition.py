@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .datasets._files import write_atomic
+from ._io import write_atomic
 from .graph import Graph
 
 __all__ = ["Partition"]
