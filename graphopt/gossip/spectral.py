@@ -31,8 +31,9 @@ __all__ = ["GossipSpectrum", "rate_laplacian", "algebraic_connectivity", "chi1",
 Method = Literal["auto", "dense", "sparse"]
 
 #: Graphs up to this many nodes use dense linear algebra under ``method="auto"``.
-DENSE_MAX_NODES = 1500
+DENSE_MAX_NODES = 3000
 _RESISTANCE_BATCH = 512
+_EIGH_MAX_NODES = 64
 
 
 # ---------------------------------------------------------------------- validation
@@ -96,23 +97,29 @@ def laplacian_from_edges(n: int, edges: np.ndarray, rates: np.ndarray) -> sp.csr
 
 
 class LaplacianSolver:
-    """Applies ``Λ⁺`` to vectors orthogonal to ``1`` (columns of a 2-d array).
+    """Applies ``Λ⁺`` to vectors orthogonal to ``1`` (columns of a 2-d array), and finds the
+    low end of the spectrum.
 
-    Dense: one ``eigh`` gives ``Λ⁺`` and the whole spectrum. Sparse: LU of ``Λ`` with the last
-    node grounded; for ``b ⊥ 1`` the grounded solution differs from ``Λ⁺ b`` by a constant, which
-    a final centering removes.
+    Dense: ``Λ⁺ = (Λ + 11ᵀ/n)⁻¹ − 11ᵀ/n`` from a Cholesky factorization (exact for a connected
+    graph, several times cheaper than ``eigh``). Sparse: LU of ``Λ`` with the last node grounded;
+    for ``b ⊥ 1`` the grounded solution differs from ``Λ⁺ b`` by a constant, which centering
+    removes.
     """
 
     def __init__(self, lap: sp.csr_matrix, dense: bool) -> None:
+        self.lap = lap
         self.n = lap.shape[0]
         self.dense = dense
         if dense:
-            vals, vecs = la.eigh(lap.toarray())
-            # eigh sorts ascending; index 0 is the constant vector of a connected graph.
-            self.eigenvalues, self.eigenvectors = vals[1:], vecs[:, 1:]
-            self.pinv = (vecs[:, 1:] / vals[1:]) @ vecs[:, 1:].T
+            c, info = la.lapack.dpotrf(lap.toarray() + 1.0 / self.n, lower=True)
+            if info == 0:
+                inv, info = la.lapack.dpotri(c, lower=True)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"Cholesky of the rate Laplacian failed (info={info})")
+            self.pinv = np.tril(inv) + np.tril(inv, -1).T - 1.0 / self.n
         else:
-            self.lu = spla.splu(lap[:-1, :-1].tocsc())
+            # A symmetric fill-reducing ordering: the grounded Laplacian is SPD.
+            self.lu = spla.splu(lap[:-1, :-1].tocsc(), permc_spec="MMD_AT_PLUS_A")
 
     def solve(self, b: np.ndarray) -> np.ndarray:
         if self.dense:
@@ -125,15 +132,24 @@ class LaplacianSolver:
 
     def lowest(self, k: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` smallest non-zero eigenvalues of ``Λ`` (ascending) and their eigenvectors."""
-        if self.dense:
-            return self.eigenvalues[:k], self.eigenvectors[:, :k]
         n = self.n
-        op = spla.LinearOperator((n, n), matvec=lambda v: self.solve(v - v.mean()),
-                                 dtype=np.float64)
-        v0 = np.cos(np.arange(n) * 1.7)  # deterministic start vector, orthogonal-ish to 1
+        if n <= _EIGH_MAX_NODES or k >= n // 4:
+            vals, vecs = la.eigh(self.lap.toarray())
+            # Index 0 is the constant vector of a connected graph.
+            return vals[1:k + 1], vecs[:, 1:k + 1]
+        # Largest eigenvalues of Λ⁺ are the inverses of the smallest non-zero ones of Λ.
+        op = self.pinv if self.dense else spla.LinearOperator(
+            (n, n), matvec=lambda v: self.solve(v - v.mean()), dtype=np.float64)
+        v0 = np.cos(np.arange(n) * 1.7)  # deterministic start vector
         mu, vecs = spla.eigsh(op, k=k, which="LA", v0=v0 - v0.mean(), tol=1e-10)
         order = np.argsort(-mu)
         return 1.0 / mu[order], vecs[:, order]
+
+    def lambda_max(self) -> float:
+        if self.n <= _EIGH_MAX_NODES:
+            return float(la.eigvalsh(self.lap.toarray())[-1])
+        return float(spla.eigsh(self.lap, k=1, which="LA", tol=1e-10,
+                                v0=np.cos(np.arange(self.n) * 1.3), return_eigenvectors=False)[0])
 
 
 def resistances_from_solver(solver: LaplacianSolver, edges: np.ndarray) -> np.ndarray:
@@ -158,14 +174,6 @@ def _solver(graph: Graph, rates: Any, method: Method
     edges, r = edge_rates(graph, rates)
     lap = laplacian_from_edges(graph.num_nodes, edges, r)
     return LaplacianSolver(lap, _use_dense(graph.num_nodes, method)), edges, r
-
-
-def _lambda_max(solver: LaplacianSolver, edges: np.ndarray, rates: np.ndarray) -> float:
-    if solver.dense:
-        return float(solver.eigenvalues[-1])
-    lap = laplacian_from_edges(solver.n, edges, rates)
-    return float(spla.eigsh(lap, k=1, which="LA", tol=1e-10, v0=np.cos(np.arange(solver.n) * 1.3),
-                            return_eigenvectors=False)[0])
 
 
 # ---------------------------------------------------------------------- public functions
@@ -206,8 +214,8 @@ def threshold_ratio(graph: Graph, rates: Any = None, *, method: Method = "auto")
 def gossip_condition_number(graph: Graph, rates: Any = None, *, method: Method = "auto") -> float:
     """``λ_max(Λ) / λ_min⁺(Λ)``, the condition number of the gossip matrix used by
     MSDA, ADOM+ and synchronous gossip analyses (scale-free)."""
-    solver, edges, r = _solver(graph, rates, method)
-    return _lambda_max(solver, edges, r) / float(solver.lowest(1)[0][0])
+    solver, _, _ = _solver(graph, rates, method)
+    return solver.lambda_max() / float(solver.lowest(1)[0][0])
 
 
 @dataclass(frozen=True)
@@ -241,7 +249,7 @@ def gossip_spectrum(graph: Graph, rates: Any = None, *, method: Method = "auto")
     """λ2, λ_max, a Fiedler vector, all edge resistances and the total rate in one pass."""
     solver, edges, r = _solver(graph, rates, method)
     vals, vecs = solver.lowest(1)
-    return GossipSpectrum(lambda2=float(vals[0]), lambda_max=_lambda_max(solver, edges, r),
+    return GossipSpectrum(lambda2=float(vals[0]), lambda_max=solver.lambda_max(),
                           fiedler=vecs[:, 0],
                           resistances=resistances_from_solver(solver, edges),
                           total_rate=float(r.sum()))
