@@ -199,3 +199,9 @@ def test_bad_input(barbell):
         averaging_matrix(barbell, np.ones(3))
     with pytest.raises(ValueError, match="infeasible budget"):
         sdp_rates(barbell, budget=1e-3)
+
+
+def test_first_order_time_limit_returns_a_feasible_design(barbell):
+    rates, hist = first_order_rates(barbell, time_limit=0.0, progress=False, return_history=True)
+    assert hist == []  # stopped before the first step: the initial uniform direction
+    np.testing.assert_allclose(rates, uniform_rates(barbell))

@@ -208,10 +208,14 @@ class _SmoothedRatio:
         return float(g_val), lam * grad, float(exact), len(active)
 
 
+class _TimeUp(Exception):
+    pass
+
+
 def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = None,
                       betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0),
-                      max_iter: int = 300, tol: float = 1e-10, method: Method = "auto",
-                      progress: bool = True, return_history: bool = False
+                      max_iter: int = 300, tol: float = 1e-10, time_limit: float | None = None,
+                      method: Method = "auto", progress: bool = True, return_history: bool = False
                       ) -> np.ndarray | tuple[np.ndarray, list[FirstOrderStep]]:
     """The SDP's optimum by a first-order method: no SDP solver, one Cholesky (dense) or sparse
     LU per evaluation.
@@ -220,7 +224,8 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     smoothing whose sharpness follows ``betas``; each stage warm-starts the next and runs
     L-BFGS in ``log λ`` (rates stay positive, the scale-free objective needs no projection) for
     up to ``max_iter`` iterations or until the relative decrease falls below ``tol``. The best
-    iterate by the exact (unsmoothed) total is returned, scaled onto the threshold or to ``budget``.
+    iterate by the exact (unsmoothed) total is returned, scaled onto the threshold or to ``budget``;
+    ``time_limit`` (seconds) stops early with the best iterate so far.
     """
     edges, _ = edge_rates(graph, None)
     n, m = graph.num_nodes, len(edges)
@@ -243,9 +248,12 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     last: dict[str, Any] = {}
     bar = tqdm(total=len(betas) * max_iter, disable=not progress or not sys.stderr.isatty(),
                desc="first-order rates")
+    deadline = np.inf if time_limit is None else time.perf_counter() + float(time_limit)
 
     for beta in betas:
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            if time.perf_counter() > deadline:
+                raise _TimeUp
             # G is scale-free, so shifting log λ by its max only guards exp against overflow.
             value, grad, exact, active = objective(np.exp(x - x.max()), beta)
             last.update(x=x.copy(), value=value, exact=exact, active=active)
@@ -260,8 +268,11 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
                                           float(np.exp(last["value"] / 2)), last["active"]))
             bar.update(1)
 
-        result = minimize(fun, u, jac=True, method="L-BFGS-B", callback=record,
-                          options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
+        try:
+            result = minimize(fun, u, jac=True, method="L-BFGS-B", callback=record,
+                              options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
+        except _TimeUp:
+            break
         u = result.x - result.x.max()
     bar.close()
     lam = np.exp(best["u"] - best["u"].max())
