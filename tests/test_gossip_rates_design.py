@@ -13,7 +13,7 @@ from graphopt.gossip import (averaging_matrix, compare_rate_designs, effective_r
 from graphopt.gossip.rates import _SmoothedRatio
 from graphopt.gossip.spectral import edge_rates
 
-pytestmark = pytest.mark.filterwarnings("ignore:Solution may be inaccurate")
+pytestmark = pytest.mark.filterwarnings("ignore:.*reduced accuracy:RuntimeWarning")
 
 
 def nxg(g: nx.Graph) -> Graph:
