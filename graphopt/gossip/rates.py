@@ -30,9 +30,8 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import cvxpy as cp
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
@@ -50,6 +49,11 @@ __all__ = ["scale_to_threshold", "uniform_rates", "sdp_rates", "max_lambda2_rate
            "first_order_rates", "FirstOrderStep", "fmmc_weights", "fdla_weights",
            "metropolis_weights", "max_degree_weights", "averaging_matrix", "mixing_rate",
            "compare_rate_designs", "RATE_DESIGNS"]
+
+# cvxpy is imported inside the SDP functions: it takes about a second to import, and spectra,
+# the first-order method and the closed-form weights do not need it.
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 _DEFAULT_SOLVERS = ("CLARABEL", "SCS")
 
@@ -90,6 +94,8 @@ def _incidence(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
 
 def _solve(problem: cp.Problem, solver: str | None) -> str:
     """Solve with ``solver``, or Clarabel then SCS; return the name of the solver that worked."""
+    import cvxpy as cp
+
     if solver is not None:
         if not isinstance(solver, str) or solver.upper() not in cp.installed_solvers():
             raise ValueError(f"solver={solver!r} is not an installed cvxpy solver; "
@@ -131,6 +137,8 @@ def sdp_rates(graph: Graph, *, budget: float | None = None, solver: str | None =
     tolerance); otherwise it is put exactly on the threshold, or scaled to ``budget``.
     Clarabel by default with SCS as fallback; ``solver`` picks one.
     """
+    import cvxpy as cp
+
     edges, b = _incidence(graph)
     n, m = b.shape
     lam = cp.Variable(m, nonneg=True)
@@ -151,6 +159,8 @@ def max_lambda2_rates(graph: Graph, *, budget: float | None = None,
                       solver: str | None = None) -> np.ndarray:
     """Rates maximizing ``λ2(Λ)`` for a fixed total (Sun, Boyd, Xiao & Diaconis's fastest-mixing
     Markov process), then scaled onto DADAO's threshold or to ``budget``."""
+    import cvxpy as cp
+
     edges, b = _incidence(graph)
     n, m = b.shape
     lam = cp.Variable(m, nonneg=True)
@@ -326,6 +336,8 @@ def max_degree_weights(graph: Graph) -> np.ndarray:
 def fmmc_weights(graph: Graph, *, solver: str | None = None) -> np.ndarray:
     """Fastest-mixing Markov chain (Boyd, Diaconis & Xiao 2004): transition probabilities
     ``p_e ≥ 0`` on the edges minimising ``‖P − 11ᵀ/n‖₂`` with ``P = I − Σ p_e b_e b_eᵀ ≥ 0``."""
+    import cvxpy as cp
+
     edges, b = _incidence(graph)
     n, m = b.shape
     p = cp.Variable(m, nonneg=True)
@@ -337,6 +349,8 @@ def fmmc_weights(graph: Graph, *, solver: str | None = None) -> np.ndarray:
 def fdla_weights(graph: Graph, *, solver: str | None = None) -> np.ndarray:
     """Fastest distributed linear averaging (Xiao & Boyd 2004): symmetric edge weights, of any
     sign, minimising ``‖W − 11ᵀ/n‖₂`` with ``W = I − Σ w_e b_e b_eᵀ``."""
+    import cvxpy as cp
+
     edges, b = _incidence(graph)
     n, m = b.shape
     w = cp.Variable(m)
