@@ -4,11 +4,14 @@ Part 1: total rate on DADAO's threshold (2 χ1 χ2 = 1) of uniform, max-λ2, SDP
 first-order rates on n = 16 complete/star/cycle/path/4x4 grid/barbell and on random geometric
 graphs (n = 20-40, fixed seeds); the SDP optimum's own 2 χ1 χ2 before any rescaling.
 Part 2: first-order method on larger random geometric graphs, each run capped in time.
+Part 3: the SDP on random geometric graphs past n = 40, in a child process killed after
+``--sdp-timeout`` seconds, with the first-order method on the same graph.
 
-    PYTHONPATH=. python benchmarks/bench_gossip_rates.py            # full (about 25 min, 1 core)
+    PYTHONPATH=. python benchmarks/bench_gossip_rates.py            # parts 1-2 (about 20 min, 1 core)
     PYTHONPATH=. python benchmarks/bench_gossip_rates.py --quick    # n = 16 graphs only
+    PYTHONPATH=. python benchmarks/bench_gossip_rates.py --parts sdp_limit --sdp-sizes 50
 
-Prints markdown tables and writes benchmarks/bench_gossip_rates.json.
+Prints markdown tables and updates benchmarks/bench_gossip_rates.json (only the parts run).
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import multiprocessing as mp  # noqa: E402
 import platform  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import cvxpy  # noqa: E402,F401  (imported up front so that no SDP timing includes it)
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -112,7 +117,35 @@ def scaling_row(n: int, seed: int, time_limit: float) -> dict:
             "total_after_10_iterations": hist[min(9, len(hist) - 1)].total if hist else None}
 
 
-def write_json(path: Path, payload: dict) -> None:
+def _sdp_child(n: int, seed: int, conn) -> None:
+    graph, _ = random_geometric(n, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rates, seconds = timed(sdp_rates, graph)
+    conn.send((float(rates.sum()), seconds))
+
+
+def sdp_limit_row(n: int, seed: int, timeout: float) -> dict:
+    graph, radius = random_geometric(n, seed)
+    parent, child = mp.Pipe(duplex=False)
+    proc = mp.get_context("fork").Process(target=_sdp_child, args=(n, seed, child))
+    start = time.perf_counter()
+    proc.start()
+    done = parent.poll(timeout)
+    sdp_total, sdp_seconds = parent.recv() if done else (None, time.perf_counter() - start)
+    if not done:
+        proc.terminate()
+    proc.join()
+    fo, t_fo = timed(first_order_rates, graph, progress=False)
+    return {"graph": f"RGG n={n} seed={seed} r={radius:.3f}", "n": n, "edges": graph.num_edges,
+            "uniform": float(uniform_rates(graph).sum()), "sdp": sdp_total,
+            "sdp_seconds": sdp_seconds, "sdp_timed_out": not done,
+            "first_order": float(fo.sum()), "first_order_seconds": t_fo}
+
+
+def update_json(path: Path, payload: dict) -> None:
+    if path.exists():
+        payload = json.loads(path.read_text()) | payload
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f, indent=1)
@@ -121,18 +154,36 @@ def write_json(path: Path, payload: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="n = 16 graphs only, no scaling part")
+    parser.add_argument("--quick", action="store_true", help="n = 16 graphs only, no other part")
+    parser.add_argument("--parts", nargs="*", default=["designs", "scaling"],
+                        choices=["designs", "scaling", "sdp_limit"])
+    parser.add_argument("--sdp-sizes", type=int, nargs="*", default=[50])
+    parser.add_argument("--sdp-timeout", type=float, default=600.0)
     parser.add_argument("--scaling-sizes", type=int, nargs="*", default=[100, 300, 1000, 2000])
     parser.add_argument("--time-limit", type=float, default=300.0,
                         help="cap (s) on each first-order run of the scaling part")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
 
+    parts = ["designs"] if args.quick else args.parts
+    payload: dict = {"machine": f"{platform.processor() or platform.machine()}, "
+                                f"{os.cpu_count()} cores (shared), 1 BLAS thread"}
+    if "designs" in parts:
+        payload["designs"] = designs_part(args.quick)
+    if "scaling" in parts:
+        payload["scaling"] = scaling_part(args.scaling_sizes, args.time_limit)
+        payload["scaling_time_limit_s"] = args.time_limit
+    if "sdp_limit" in parts:
+        payload["sdp_limit"] = sdp_limit_part(args.sdp_sizes, args.sdp_timeout)
+    update_json(args.out, payload)
+
+
+def designs_part(quick: bool) -> list[dict]:
     rows = []
     print("| graph | n | edges | uniform | max-λ2 | SDP | first-order | saving SDP (issue) "
           "| saving max-λ2 | FO/SDP | SDP raw 2χ1χ2 | SDP s | FO s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for kind, label, graph in small_graphs(args.quick):
+    for kind, label, graph in small_graphs(quick):
         r = design_row(kind, label, graph)
         rows.append(r)
         print(f"| {r['graph']} | {r['n']} | {r['edges']} | {r['uniform']:.2f} | "
@@ -140,25 +191,37 @@ def main() -> None:
               f"{r['saving_sdp']:.2f}x ({r['issue_saving']}x) | {r['saving_max_lambda2']:.2f}x | "
               f"{r['first_order_over_sdp']:.4f} | {r['sdp_raw_threshold_ratio']:.6f} | "
               f"{r['seconds_sdp']:.1f} | {r['seconds_first_order']:.1f} |", flush=True)
+    return rows
 
-    scaling = []
-    if not args.quick:
-        print("\n| graph | n | edges | uniform | first-order | saving | 2χ1χ2 | iterations "
-              "| total after 10 it. | FO s | hit cap |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
-        for n in args.scaling_sizes:
-            r = scaling_row(n, 0, args.time_limit)
-            scaling.append(r)
-            print(f"| {r['graph']} | {n} | {r['edges']} | {r['uniform']:.1f} | "
-                  f"{r['first_order']:.1f} | {r['saving_first_order']:.2f}x | "
-                  f"{r['threshold_ratio']:.6f} | {r['iterations']} | "
-                  f"{r['total_after_10_iterations']:.1f} | {r['seconds_first_order']:.0f} | "
-                  f"{'yes' if r['hit_time_limit'] else 'no'} |", flush=True)
 
-    write_json(args.out, {"machine": f"{platform.processor() or platform.machine()}, "
-                                     f"{os.cpu_count()} cores (shared), 1 BLAS thread",
-                          "designs": rows, "scaling": scaling,
-                          "scaling_time_limit_s": args.time_limit})
+def scaling_part(sizes: list[int], time_limit: float) -> list[dict]:
+    rows = []
+    print("\n| graph | n | edges | uniform | first-order | saving | 2χ1χ2 | iterations "
+          "| total after 10 it. | FO s | hit cap |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        r = scaling_row(n, 0, time_limit)
+        rows.append(r)
+        print(f"| {r['graph']} | {n} | {r['edges']} | {r['uniform']:.1f} | "
+              f"{r['first_order']:.1f} | {r['saving_first_order']:.2f}x | "
+              f"{r['threshold_ratio']:.6f} | {r['iterations']} | "
+              f"{r['total_after_10_iterations']:.1f} | {r['seconds_first_order']:.0f} | {'yes' if r['hit_time_limit'] else 'no'} |",
+              flush=True)
+    return rows
+
+
+def sdp_limit_part(sizes: list[int], timeout: float) -> list[dict]:
+    rows = []
+    print("\n| graph | n | edges | uniform | SDP | SDP s | first-order | FO s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        r = sdp_limit_row(n, 0, timeout)
+        rows.append(r)
+        sdp = "timed out" if r["sdp_timed_out"] else f"{r['sdp']:.2f}"
+        print(f"| {r['graph']} | {n} | {r['edges']} | {r['uniform']:.2f} | {sdp} | "
+              f"{r['sdp_seconds']:.0f} | {r['first_order']:.2f} | {r['first_order_seconds']:.1f} |",
+              flush=True)
+    return rows
 
 
 if __name__ == "__main__":
