@@ -205,3 +205,10 @@ def test_first_order_time_limit_returns_a_feasible_design(barbell):
     rates, hist = first_order_rates(barbell, time_limit=0.0, progress=False, return_history=True)
     assert hist == []  # stopped before the first step: the initial uniform direction
     np.testing.assert_allclose(rates, uniform_rates(barbell))
+
+
+def test_scs_agrees_with_clarabel(grid):
+    clarabel = sdp_rates(grid, solver="CLARABEL")
+    scs = sdp_rates(grid, solver="scs")
+    assert threshold_ratio(grid, scs) == pytest.approx(1.0)
+    assert scs.sum() == pytest.approx(clarabel.sum(), rel=1e-3)

@@ -56,6 +56,10 @@ if TYPE_CHECKING:
     import cvxpy as cp
 
 _DEFAULT_SOLVERS = ("CLARABEL", "SCS")
+# Clarabel's default 1e-8 tolerances stall at "almost solved" on these LMIs; 1e-7 reaches
+# "optimal" in fewer iterations with the same objective to ~1e-8 relative.
+_SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
+                   "SCS": {"eps_abs": 1e-6, "eps_rel": 1e-6}}
 
 
 # ---------------------------------------------------------------------- scaling
@@ -109,7 +113,7 @@ def _solve(problem: cp.Problem, solver: str | None) -> str:
             with warnings.catch_warnings():
                 # Reported below in one line; rates are rescaled exactly onto the threshold anyway.
                 warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-                problem.solve(solver=name)
+                problem.solve(solver=name, **_SOLVER_OPTIONS.get(name, {}))
         except cp.error.SolverError as exc:
             errors.append(f"{name}: {exc}")
             continue
