@@ -52,7 +52,8 @@ class History:
     @property
     def relative_error(self) -> np.ndarray:
         err = np.asarray(self.error)
-        return err / err[0] if err.size and err[0] > 0 else err
+        with np.errstate(over="ignore", invalid="ignore"):
+            return err / err[0] if err.size and err[0] > 0 else err
 
     def rows(self) -> list[dict]:
         """One dict per checkpoint (for CSV writers and pandas)."""
@@ -311,7 +312,7 @@ def resolve_rates(graph: Graph, edges: np.ndarray, rates) -> np.ndarray:
 
     ``"uniform"``: equal rates at DADAO's threshold ``2 chi1 chi2 = 1``; ``"sdp"``: the
     SDP-optimal rates (minimum total rate at the threshold); ``"weights"``: the graph's edge
-    weights; an array: used as given.
+    weights (1 for an unweighted graph); an array: used as given.
     """
     from graphopt.gossip import rates as design
 
@@ -322,6 +323,7 @@ def resolve_rates(graph: Graph, edges: np.ndarray, rates) -> np.ndarray:
             r = design.sdp_rates(graph)
         elif rates == "weights":
             _, r = graph.edges(return_weights=True)
+            r = np.ones(len(r)) if graph.weights is None else r
         else:
             raise ValueError(f"rates must be 'uniform', 'sdp', 'weights' or an array, got {rates!r}")
         all_edges = graph.edges()
