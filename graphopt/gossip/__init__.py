@@ -1,0 +1,43 @@
+"""Decentralized optimization over communication graphs (Nabli & Oyallon, DADAO, arXiv 2208.00779).
+
+``spectral``: χ1, χ2, effective resistances and λ2 of a rate-weighted gossip Laplacian.
+``rates``: edge-rate design (uniform at DADAO's threshold, the min-total-rate SDP and its
+first-order counterpart, max-λ2, FMMC/FDLA, Metropolis and max-degree weights).
+"""
+
+from graphopt.gossip.spectral import (
+    DENSE_MAX_NODES,
+    GossipSpectrum,
+    algebraic_connectivity,
+    chi1,
+    chi2,
+    effective_resistances,
+    gossip_condition_number,
+    gossip_spectrum,
+    rate_laplacian,
+    threshold_ratio,
+)
+from graphopt.gossip.rates import (
+    RATE_DESIGNS,
+    FirstOrderStep,
+    averaging_matrix,
+    compare_rate_designs,
+    fdla_weights,
+    first_order_rates,
+    fmmc_weights,
+    max_degree_weights,
+    max_lambda2_rates,
+    metropolis_weights,
+    mixing_rate,
+    scale_to_threshold,
+    sdp_rates,
+    uniform_rates,
+)
+
+__all__ = ["DENSE_MAX_NODES", "GossipSpectrum", "algebraic_connectivity", "chi1", "chi2",
+           "effective_resistances", "gossip_condition_number", "gossip_spectrum",
+           "rate_laplacian", "threshold_ratio",
+           "RATE_DESIGNS", "FirstOrderStep", "averaging_matrix", "compare_rate_designs",
+           "fdla_weights", "first_order_rates", "fmmc_weights", "max_degree_weights",
+           "max_lambda2_rates", "metropolis_weights", "mixing_rate", "scale_to_threshold",
+           "sdp_rates", "uniform_rates"]
