@@ -27,7 +27,8 @@ import scipy.sparse as sp
 from graphopt.gossip import rates as design
 from graphopt.gossip.simulator import (GossipMethod, LinearFlow, Topology, Tracker, drive,
                                        resolve_rates)
-from graphopt.gossip.spectral import effective_resistances, rate_laplacian
+from graphopt.gossip.spectral import (algebraic_connectivity, effective_resistances,
+                                      rate_laplacian)
 from graphopt.graph import Graph
 
 __all__ = ["RandomizedGossip", "SynchronousGossip", "DGD", "MSDA", "ADOMPlus", "Continuized",
@@ -38,22 +39,17 @@ _WEIGHTS = {"metropolis": "metropolis_weights", "max_degree": "max_degree_weight
 
 
 def gossip_matrix(graph: Graph, weights: str | np.ndarray = "metropolis") -> sp.csr_matrix:
-    """The mixing matrix ``W`` (symmetric, rows summing to 1) of a weight design.
+    """The mixing matrix ``W = I - sum_e w_e b_e b_e^T`` of a weight design.
 
     ``weights`` names a design of :mod:`graphopt.gossip.rates` (``"metropolis"``,
-    ``"max_degree"``, ``"fmmc"``, ``"fdla"``) or gives per-edge weights (``W = I - L_w``) or a
-    full ``n x n`` matrix.
+    ``"max_degree"``, ``"fmmc"``, ``"fdla"``) or gives per-edge weights.
     """
     if isinstance(weights, str):
         if weights not in _WEIGHTS:
             raise ValueError(f"weights must be one of {sorted(_WEIGHTS)} or an array, "
                              f"got {weights!r}")
         weights = getattr(design, _WEIGHTS[weights])(graph)
-    w = weights.toarray() if sp.issparse(weights) else np.asarray(weights, dtype=np.float64)
-    n = graph.num_nodes
-    if w.shape == (n, n):
-        return sp.csr_matrix(w)
-    return sp.csr_matrix(sp.identity(n) - sp.csr_matrix(rate_laplacian(graph, w)))
+    return design.averaging_matrix(graph, weights)
 
 
 def _rounds(tracker: Tracker, step, checkpoint) -> None:
@@ -102,7 +98,7 @@ class RandomizedGossip(GossipMethod):
         return max(1, len(edges[0]))
 
     def _run(self, problem, graphs, edges, x0, tracker):
-        topologies = [Topology(e, resolve_rates(g, e, self.rates)) for g, e in zip(graphs, edges)]
+        topologies = [Topology(e, resolve_rates(g, self.rates)) for g, e in zip(graphs, edges)]
         x = _local_minimizers(problem)
         tracker.grads += problem.num_workers
 
@@ -189,8 +185,8 @@ class MSDA(GossipMethod):
 
     def _run(self, problem, graphs, edges, x0, tracker):
         graph = _single_graph(graphs, "MSDA")
-        r = resolve_rates(graph, edges[0], self.rates)
-        W = sp.csr_matrix(rate_laplacian(graph, r))
+        r = resolve_rates(graph, self.rates)
+        W = rate_laplacian(graph, r)
         eig = np.linalg.eigvalsh(W.toarray())
         lam_max, lam_min = eig[-1], eig[1]
         gap = lam_min / lam_max
@@ -253,8 +249,7 @@ class ADOMPlus(GossipMethod):
     def _run(self, problem, graphs, edges, x0, tracker):
         laps, chi = [], 1.0
         for g, e in zip(graphs, edges):
-            Lg = rate_laplacian(g, np.ones(len(e)))
-            Lg = Lg.toarray() if sp.issparse(Lg) else np.asarray(Lg)
+            Lg = rate_laplacian(g, np.ones(len(e))).toarray()
             eig = np.linalg.eigvalsh(Lg)
             laps.append(Lg / eig[-1])
             chi = max(chi, eig[-1] / eig[1])
@@ -327,11 +322,9 @@ class Continuized(GossipMethod):
 
     def _run(self, problem, graphs, edges, x0, tracker):
         graph = _single_graph(graphs, "Continuized")
-        r = resolve_rates(graph, edges[0], self.rates)
+        r = resolve_rates(graph, self.rates)
         p = r / r.sum()
-        Lp = rate_laplacian(graph, p)
-        Lp = Lp.toarray() if sp.issparse(Lp) else np.asarray(Lp)
-        mu_gossip = np.linalg.eigvalsh(Lp)[1]
+        mu_gossip = algebraic_connectivity(graph, p)
         R = effective_resistances(graph, p)
         r_over_p = R.max()
         mu, L = problem.mu, problem.L

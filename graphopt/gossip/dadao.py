@@ -85,7 +85,7 @@ class DADAO(GossipMethod):
                                    and len(graphs) > 1) else [self.rates] * len(graphs)
         if len(per_graph) != len(graphs):
             raise ValueError(f"rates has {len(per_graph)} entries for {len(graphs)} graphs")
-        return [Topology(e, resolve_rates(g, e, r)) for g, e, r in zip(graphs, edges, per_graph)]
+        return [Topology(e, resolve_rates(g, r)) for g, e, r in zip(graphs, edges, per_graph)]
 
     def _run(self, problem, graphs: list[Graph], edges: list[np.ndarray], x0: np.ndarray,
              tracker: Tracker) -> np.ndarray:

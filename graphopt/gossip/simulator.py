@@ -25,6 +25,8 @@ import numpy as np
 import scipy.linalg
 from tqdm.auto import tqdm
 
+from graphopt.gossip import rates as design
+from graphopt.gossip.spectral import edge_rates
 from graphopt.graph import Graph
 
 __all__ = ["History", "LinearFlow", "block_triangular_eig", "Tracker", "Topology", "poisson_events", "drive",
@@ -71,15 +73,11 @@ class History:
 
 def check_communication_graph(graph: Graph, num_workers: int) -> np.ndarray:
     """The ``(E, 2)`` edges of a valid communication graph for ``num_workers`` workers."""
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a graphopt Graph, got {type(graph).__name__}")
+    edges, _ = edge_rates(graph)
     if graph.num_nodes != num_workers:
         raise ValueError(f"graph has {graph.num_nodes} nodes but the problem has "
                          f"{num_workers} workers")
-    if not graph.is_undirected():
-        raise ValueError("graph must be undirected: gossip exchanges are symmetric")
-    edges = graph.edges()
-    return edges[edges[:, 0] != edges[:, 1]]
+    return edges
 
 
 def poisson_events(node_rates: np.ndarray, edge_rates: np.ndarray, rng: np.random.Generator,
@@ -307,34 +305,24 @@ def drive(tracker: Tracker, rng: np.random.Generator, num_nodes: int,
     return t
 
 
-def resolve_rates(graph: Graph, edges: np.ndarray, rates) -> np.ndarray:
-    """Per-edge rates (aligned with ``edges``) from a name or an array.
+def resolve_rates(graph: Graph, rates) -> np.ndarray:
+    """Per-edge rates (aligned with ``graph.edges()``) from a name or an array.
 
     ``"uniform"``: equal rates at DADAO's threshold ``2 chi1 chi2 = 1``; ``"sdp"``: the
     SDP-optimal rates (minimum total rate at the threshold); ``"weights"``: the graph's edge
-    weights (1 for an unweighted graph); an array: used as given.
+    weights (1 for an unweighted graph); an array: used as given. Rates must be non-negative
+    and the edges with positive rate must connect the graph.
     """
-    from graphopt.gossip import rates as design
-
     if isinstance(rates, str):
         if rates == "uniform":
-            r = design.uniform_rates(graph)
+            rates = design.uniform_rates(graph)
         elif rates == "sdp":
-            r = design.sdp_rates(graph)
+            rates = design.sdp_rates(graph)
         elif rates == "weights":
-            _, r = graph.edges(return_weights=True)
-            r = np.ones(len(r)) if graph.weights is None else r
+            rates = None
         else:
             raise ValueError(f"rates must be 'uniform', 'sdp', 'weights' or an array, got {rates!r}")
-        all_edges = graph.edges()
-        r = np.asarray(r, dtype=np.float64)[all_edges[:, 0] != all_edges[:, 1]]
-    else:
-        r = np.asarray(rates, dtype=np.float64)
-    if r.shape != (len(edges),):
-        raise ValueError(f"rates has shape {r.shape} but the graph has {len(edges)} edges")
-    if not np.all(np.isfinite(r)) or np.any(r <= 0):
-        raise ValueError(f"rates must be positive and finite, got min {r.min():.3g}")
-    return r
+    return edge_rates(graph, rates)[1]
 
 
 def as_graph_list(graph: Graph | Sequence[Graph]) -> list[Graph]:
