@@ -218,6 +218,7 @@ class MSDA(GossipMethod):
         dual = np.zeros((n, problem.dim))
         dual_prev = dual.copy()
         theta = problem.conjugate_grads(dual)
+        tracker.grads += n
 
         def step(k: int) -> None:
             nonlocal dual, dual_prev, theta
