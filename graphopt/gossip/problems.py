@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from graphopt.partition import Partition
 
 __all__ = ["DistributedProblem", "LeastSquares", "Logistic", "split_rows",
-           "synthetic_least_squares", "synthetic_logistic", "averaging_problem"]
+           "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem"]
 
 
 def split_rows(num_rows: int, split: Partition | np.ndarray | int, seed: int | None = 0
@@ -277,3 +277,24 @@ def averaging_problem(values: np.ndarray) -> LeastSquares:
     n, d = values.shape
     A = np.tile(np.eye(d), (n, 1))
     return LeastSquares(A * np.sqrt(d), values.ravel() * np.sqrt(d), np.repeat(np.arange(n), d))
+
+
+def libsvm_problem(name: str, split: Partition | np.ndarray | int, *, kind: str = "logistic",
+                   reg: float = 0.1, max_samples: int | None = None, seed: int = 0,
+                   root: str | None = None) -> DistributedProblem:
+    """A LIBSVM binary dataset (``a9a``, ``w8a`` or a file path) as a distributed problem.
+
+    ``kind`` is ``"logistic"`` or ``"least_squares"`` (on the -1/+1 labels); ``max_samples``
+    keeps a seeded random subset of rows before splitting.
+    """
+    from graphopt.datasets import load_libsvm
+
+    if kind not in ("logistic", "least_squares"):
+        raise ValueError(f"kind must be 'logistic' or 'least_squares', got {kind!r}")
+    X, y = load_libsvm(name, root=root)
+    if max_samples is not None and max_samples < X.shape[0]:
+        keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_samples, replace=False))
+        X, y = X[keep], y[keep]
+    y = np.where(np.asarray(y) > 0, 1.0, -1.0)
+    cls = Logistic if kind == "logistic" else LeastSquares
+    return cls(X, y, split, reg=reg, seed=seed)
