@@ -13,9 +13,14 @@ and its time for the whole run is extrapolated from its measured events per seco
 
 from __future__ import annotations
 
+import os
+
+# Single-threaded BLAS: the machine is shared, and oversubscribed BLAS threads spin.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import argparse
 import json
-import os
 import platform
 import time
 from pathlib import Path

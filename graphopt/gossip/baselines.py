@@ -27,8 +27,7 @@ import scipy.sparse as sp
 from graphopt.gossip import rates as design
 from graphopt.gossip.simulator import (GossipMethod, LinearFlow, Topology, Tracker, drive,
                                        resolve_rates)
-from graphopt.gossip.spectral import (algebraic_connectivity, effective_resistances,
-                                      rate_laplacian)
+from graphopt.gossip.spectral import gossip_spectrum, rate_laplacian
 from graphopt.graph import Graph
 
 __all__ = ["RandomizedGossip", "SynchronousGossip", "DGD", "MSDA", "ADOMPlus", "Continuized",
@@ -187,8 +186,8 @@ class MSDA(GossipMethod):
         graph = _single_graph(graphs, "MSDA")
         r = resolve_rates(graph, self.rates)
         W = rate_laplacian(graph, r)
-        eig = np.linalg.eigvalsh(W.toarray())
-        lam_max, lam_min = eig[-1], eig[1]
+        spec = gossip_spectrum(graph, r)
+        lam_max, lam_min = spec.lambda_max, spec.lambda2
         gap = lam_min / lam_max
         K = max(1, int(1 / np.sqrt(gap)))
         c3 = 2 / ((1 + gap) * lam_max)
@@ -250,10 +249,9 @@ class ADOMPlus(GossipMethod):
     def _run(self, problem, graphs, edges, x0, tracker):
         laps, chi = [], 1.0
         for g, e in zip(graphs, edges):
-            Lg = rate_laplacian(g, np.ones(len(e))).toarray()
-            eig = np.linalg.eigvalsh(Lg)
-            laps.append(Lg / eig[-1])
-            chi = max(chi, eig[-1] / eig[1])
+            spec = gossip_spectrum(g, np.ones(len(e)))
+            laps.append(rate_laplacian(g, np.ones(len(e))).toarray() / spec.lambda_max)
+            chi = max(chi, spec.condition_number)
         n = problem.num_workers
         q = int(np.ceil(chi * np.log(2))) if self.multi_consensus else 1
         if q > 1:
@@ -325,33 +323,34 @@ class Continuized(GossipMethod):
         graph = _single_graph(graphs, "Continuized")
         r = resolve_rates(graph, self.rates)
         p = r / r.sum()
-        mu_gossip = algebraic_connectivity(graph, p)
-        R = effective_resistances(graph, p)
+        spec = gossip_spectrum(graph, p)
+        mu_gossip, R = spec.lambda2, spec.resistances
         r_over_p = R.max()
         mu, L = problem.mu, problem.L
         eta = np.sqrt(mu_gossip / r_over_p) * np.sqrt(mu / L)
         gamma = mu / (2 * r_over_p)
         gamma_t = np.sqrt(L * mu / (2 * mu_gossip * r_over_p))
         n = problem.num_workers
-        state = np.zeros((n, 2, problem.dim))
-        flow = LinearFlow(np.array([[-eta, eta], [eta, -eta]]), state)
+        flow = LinearFlow(np.array([[-eta, eta], [eta, -eta]]), np.zeros((n, 2, problem.dim)))
+        read_y, read_z = flow.observer(np.array([1.0, 0.0])), flow.observer(np.array([0.0, 1.0]))
+        # One kick moves y by -gamma R_e g and z by -gamma~ g; R_e varies, so split the two.
+        kick_y, kick_z = flow.kick(np.array([-gamma, 0.0])), flow.kick(np.array([0.0, -gamma_t]))
         edge_id = {(int(a), int(b)): k for k, (a, b) in enumerate(edges[0])}
-        conj = problem.conjugate_grad
+        conj, outer, u = problem.conjugate_grad, np.multiply.outer, flow.u
 
         def on_edge(i: int, j: int, t: float) -> None:
-            si, sj = flow.advance(i, t), flow.advance(j, t)
-            g = conj(i, si[0]) - conj(j, sj[0])
-            step = gamma * R[edge_id[i, j]] * g
-            si[0] -= step
-            sj[0] += step
-            si[1] -= gamma_t * g
-            sj[1] += gamma_t * g
+            ui, uj = flow.advance(i, t), flow.advance(j, t)
+            g = conj(i, (read_y @ ui).real) - conj(j, (read_y @ uj).real)
+            jump = outer(R[edge_id[i, j]] * kick_y + kick_z, g)
+            ui += jump
+            uj -= jump
             tracker.grads += 2
             tracker.comms += 1
 
         def checkpoint(t: float) -> float:
-            return problem.error(problem.conjugate_grads(flow.advance_all(t)[:, 1]))
+            flow.advance_all(t)
+            return problem.error(problem.conjugate_grads((read_z @ u).real))
 
         drive(tracker, np.random.default_rng(self.seed), n, [Topology(edges[0], p)], 1.0, 0.0,
               None, on_edge, checkpoint)
-        return problem.conjugate_grads(state[:, 1])
+        return problem.conjugate_grads((read_z @ u).real)

@@ -18,7 +18,7 @@ import numpy as np
 
 from graphopt.gossip.simulator import (GossipMethod, LinearFlow, Topology, Tracker,
                                        block_triangular_eig, drive, resolve_rates)
-from graphopt.gossip.spectral import chi1, chi2
+from graphopt.gossip.spectral import gossip_spectrum
 from graphopt.graph import Graph
 
 __all__ = ["DADAO", "dadao_constants"]
@@ -90,8 +90,8 @@ class DADAO(GossipMethod):
     def _run(self, problem, graphs: list[Graph], edges: list[np.ndarray], x0: np.ndarray,
              tracker: Tracker) -> np.ndarray:
         topologies = self._topologies(graphs, edges)
-        chi_1 = max(chi1(g, t.rates) for g, t in zip(graphs, topologies))
-        chi_2 = max(chi2(g, t.rates) for g, t in zip(graphs, topologies))
+        spectra = [gossip_spectrum(g, t.rates) for g, t in zip(graphs, topologies)]
+        chi_1, chi_2 = max(s.chi1 for s in spectra), max(s.chi2 for s in spectra)
         self.chi1_, self.chi2_ = chi_1, chi_2
         if 2 * chi_1 * chi_2 > 1 + 1e-9:
             msg = (f"2*chi1*chi2 = {2 * chi_1 * chi_2:.4g} > 1: the communication rates are below "
@@ -109,28 +109,32 @@ class DADAO(GossipMethod):
         M = _flow_matrix(c)
         # (x, x~) and (z, z~) evolve on their own and drive (y, y~).
         flow = LinearFlow(M, state, eig=block_triangular_eig(M, [[0, 1], [4, 5], [2, 3]]))
+        e = np.eye(6)
+        read_x_yt = flow.observer(e[[0, 3]])
+        read_x = flow.observer(e[0])
+        read_msg = flow.observer(e[2] + e[4])
+        grad_jump = flow.kick(-gamma * e[0] - gamma_t * e[1] + delta_sum * e[3])
+        comm_jump = flow.kick(-beta * e[4] - beta_t * e[5])
+        u = flow.u
         rng_events, rng_batch = np.random.default_rng(self.seed).spawn(2)
-        grad, batch = problem.grad, self.batch_size
+        grad, batch, outer = problem.grad, self.batch_size, np.multiply.outer
 
         def on_node(i: int, t: float) -> None:
-            s = flow.advance(i, t)
-            g = grad(i, s[0], rng_batch, batch) - nu * s[0] - s[3]
-            s[0] -= gamma * g
-            s[1] -= gamma_t * g
-            s[3] += delta_sum * g
+            ui = flow.advance(i, t)
+            x, y_t = (read_x_yt @ ui).real
+            ui += outer(grad_jump, grad(i, x, rng_batch, batch) - nu * x - y_t)
             tracker.grads += 1
 
         def on_edge(i: int, j: int, t: float) -> None:
-            si, sj = flow.advance(i, t), flow.advance(j, t)
-            m = si[2] + si[4] - sj[2] - sj[4]
-            si[4] -= beta * m
-            si[5] -= beta_t * m
-            sj[4] += beta * m
-            sj[5] += beta_t * m
+            ui, uj = flow.advance(i, t), flow.advance(j, t)
+            jump = outer(comm_jump, (read_msg @ (ui - uj)).real)
+            ui += jump
+            uj -= jump
             tracker.comms += 1
 
         def checkpoint(t: float) -> float:
-            return problem.error(flow.advance_all(t)[:, 0])
+            flow.advance_all(t)
+            return problem.error((read_x @ u).real)
 
         drive(tracker, rng_events, n, topologies, self.period, 1.0, on_node, on_edge, checkpoint)
-        return state[:, 0].copy()
+        return (read_x @ u).real

@@ -134,44 +134,58 @@ def block_triangular_eig(M: np.ndarray, blocks: Sequence[Sequence[int]]
 
 
 class LinearFlow:
-    """Exact lazy integration of ``ds_i/dt = M s_i`` for a per-node state ``s_i`` (``s x d``).
+    """Exact lazy integration of ``ds_i/dt = M s_i`` for per-node states ``s_i`` (``s x d``).
 
-    ``exp(M dt) = V diag(exp(w dt)) V^-1`` from an eigendecomposition computed once (``eig``,
-    else LAPACK's) and checked against :func:`scipy.linalg.expm` at construction.
+    With ``M = V diag(w) V^-1`` (from ``eig``, else LAPACK's; checked against
+    :func:`scipy.linalg.expm` at construction) the states are kept in eigen-coordinates
+    ``u_i = V^-1 s_i``, where the flow is diagonal: advancing a node by ``dt`` multiplies its
+    ``u_i`` by ``exp(w dt)``, ``O(s d)`` work. Methods read linear functionals of the state
+    through :meth:`observer` rows and apply jumps through :meth:`kick` directions, both mapped
+    to eigen-coordinates once.
     """
 
     def __init__(self, M: np.ndarray, state: np.ndarray, t0: float = 0.0,
                  eig: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.M = np.asarray(M, dtype=np.float64)
-        self.state = state
-        self.last = np.full(state.shape[0], t0)
-        self._w, self._V = eig if eig is not None else np.linalg.eig(self.M)
+        w, V = eig if eig is not None else np.linalg.eig(self.M)
+        self._w, self._V = np.asarray(w, dtype=complex), np.asarray(V, dtype=complex)
         self._Vinv = np.linalg.inv(self._V)
         for dt in (0.37, 5.1, 83.0):
             exact = scipy.linalg.expm(self.M * dt)
-            if not np.allclose(self._exp_eig(dt), exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max()):
+            approx = ((self._V * np.exp(self._w * dt)) @ self._Vinv).real
+            if not np.allclose(approx, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max()):
                 raise ValueError("the flow matrix is not diagonalizable in floating point; pass "
                                  "its eigenpairs through eig=")
+        self.u = np.einsum("ab,nbd->nad", self._Vinv, np.asarray(state, dtype=np.float64))
+        self._u_rows = list(self.u)  # per-node views: list indexing is cheaper than numpy's
+        self._w_col = self._w[:, None]
+        self.last = [float(t0)] * self.u.shape[0]
 
-    def _exp_eig(self, dt: float) -> np.ndarray:
-        return ((self._V * np.exp(self._w * dt)) @ self._Vinv).real
+    def observer(self, rows: np.ndarray) -> np.ndarray:
+        """Functionals ``rows @ s`` as ``(rows @ V) @ u`` (take ``.real`` of the product)."""
+        return np.asarray(rows, dtype=np.float64) @ self._V
+
+    def kick(self, direction: np.ndarray) -> np.ndarray:
+        """Eigen-coordinates of a jump ``s += outer(direction, g)``: add ``outer(result, g)``."""
+        return self._Vinv @ np.asarray(direction, dtype=np.float64)
 
     def advance(self, i: int, t: float) -> np.ndarray:
-        """Bring node ``i`` to time ``t`` and return its state (a view)."""
+        """Bring node ``i`` to time ``t``; returns its eigen-coordinates ``u_i`` (a view)."""
+        u = self._u_rows[i]
         dt = t - self.last[i]
-        s = self.state[i]
         if dt > 0:
-            s[...] = self._exp_eig(dt) @ s
+            u *= np.exp(self._w_col * dt)
             self.last[i] = t
-        return s
+        return u
 
     def advance_all(self, t: float) -> np.ndarray:
-        """Bring every node to time ``t`` (one batched product; used at checkpoints)."""
-        E = np.einsum("ak,nk,kb->nab", self._V, np.exp(np.outer(t - self.last, self._w)),
-                      self._Vinv).real
-        self.state[...] = np.einsum("nab,nbd->nad", E, self.state)
-        self.last[:] = t
-        return self.state
+        """Bring every node to time ``t``; returns the real states ``(n, s, d)``."""
+        self.u *= np.exp(np.outer(t - np.asarray(self.last), self._w))[:, :, None]
+        self.last = [float(t)] * len(self.last)
+        return self.states()
+
+    def states(self) -> np.ndarray:
+        return np.einsum("ab,nbd->nad", self._V, self.u).real
 
 
 class Tracker:
@@ -246,7 +260,11 @@ class Tracker:
         self._bar.update(n)
         return self.events // self.record_every > before // self.record_every
 
+    def sync_bar(self) -> None:
+        self._bar.update(self.events - self._bar.n)
+
     def close(self) -> History:
+        self.sync_bar()
         self._bar.close()
         self.history.events = self.events
         return self.history
@@ -284,22 +302,30 @@ def drive(tracker: Tracker, rng: np.random.Generator, num_nodes: int,
     t = 0.0
     if tracker.record(t, checkpoint(t)):
         return t
+    every = tracker.record_every
+    # Budgets are compared inline: this loop runs once per event.
+    max_grads, max_comms = tracker.max_grads, tracker.max_comms
+    next_check = min(every, tracker.max_events)
     for seg, t0, t1 in time_segments(topologies, period, tracker.max_time):
         topo = topologies[seg]
-        num = num_nodes
         ei, ej = topo.edges[:, 0].tolist(), topo.edges[:, 1].tolist()
-        for times, ids in poisson_events(np.full(num, float(node_rate)), topo.rates, rng, t0, t1):
+        for times, ids in poisson_events(np.full(num_nodes, float(node_rate)), topo.rates, rng,
+                                         t0, t1):
             for t, k in zip(times.tolist(), ids.tolist()):
-                if k < num:
+                if k < num_nodes:
                     on_node(k, t)
                 else:
-                    on_edge(ei[k - num], ej[k - num], t)
-                due = tracker.tick()
-                if tracker.exhausted(t):
-                    tracker.record(t, checkpoint(t))
-                    return t
-                if due and tracker.record(t, checkpoint(t)):
-                    return t
+                    on_edge(ei[k - num_nodes], ej[k - num_nodes], t)
+                tracker.events += 1
+                if (tracker.events >= next_check or tracker.grads >= max_grads
+                        or tracker.comms >= max_comms):
+                    tracker.sync_bar()
+                    if tracker.exhausted(t):
+                        tracker.record(t, checkpoint(t))
+                        return t
+                    if tracker.events % every == 0 and tracker.record(t, checkpoint(t)):
+                        return t
+                    next_check = min(tracker.events + every, tracker.max_events)
     tracker.history.stop_reason = "max_time"
     tracker.record(t, checkpoint(t))
     return t
