@@ -244,3 +244,14 @@ def test_bad_graphs_and_budgets(ls):
         run("sgd", ls, cycle, max_events=1)
     assert set(METHODS) >= {"dadao", "msda", "adom+", "adom+mc", "continuized", "dgd",
                             "dpsgd", "randomized_gossip", "synchronous_gossip"}
+
+
+def test_libsvm_a9a_split_and_dadao(shared_root):
+    from graphopt.gossip.problems import libsvm_problem
+
+    prob = libsvm_problem("a9a", N, max_samples=800, reg=0.5, seed=0, root=str(shared_root))
+    assert prob.dim == 123 and prob.num_workers == N and prob.mu == 0.5
+    assert np.linalg.norm(prob.grads(np.tile(prob.x_star, (N, 1))).sum(0)) < 1e-8
+    h = DADAO(seed=0).fit(prob, nx_graph(nx.cycle_graph(N)), tol=1e-6, max_time=2000,
+                          progress=False).history_
+    assert h.stop_reason == "tol"
