@@ -2,9 +2,11 @@
 
 The dense loop reproduces the cost structure of the authors' reference implementation
 (github.com/AdelNabli/DADAO, ``optimizers.py``/``run_optimizers.py``): per event a
-``torch.linalg.matrix_exp`` of the 6x6 flow per touched node, full copies of the state, the local
-gradient by autograd through the loss of every worker, an ``n x n`` dense ``(e_i - e_j)(e_i -
-e_j)^T`` for each communication, and the error recomputed after every event. Both consume the
+``torch.linalg.matrix_exp`` of the 6x6 flow per touched node followed by a copy of all
+parameters into the model, full copies of the state, the local gradient by autograd through the
+loss of every worker, the edge list rebuilt from the networkx graph to pick the edge, an
+``n x n`` dense ``(e_i - e_j)(e_i - e_j)^T`` for each communication, and the error recomputed
+after every event. (Its periodic saving of the loss lists to disk is left out.) Both consume the
 same event stream, so their trajectories must agree; the dense loop runs a prefix of the events
 and its time for the whole run is extrapolated from its measured events per second.
 
@@ -50,13 +52,17 @@ def dense_reference_loop(problem, graph, rates, seed: int, num_events: int
     b = torch.tensor(np.stack(problem._b))            # (n, m)
     x_star = torch.tensor(problem.x_star)
     S = torch.zeros((n, 6, d), dtype=torch.float64)
+    model_params = S[:, 0].clone()
+    nx_graph = graph.to_networkx()
     last = np.zeros(n)
     rng_events, _ = np.random.default_rng(seed).spawn(2)
     stream = poisson_events(np.ones(n), rates, rng_events)
 
     def advance(i: int, t: float) -> None:
+        nonlocal model_params
         S[i] = torch.linalg.matrix_exp(M * (t - last[i])) @ S[i]
         last[i] = t
+        model_params = S[:, 0].detach().clone().unsqueeze(-1)
 
     def local_grad(i: int, X: torch.Tensor) -> torch.Tensor:
         X = X.clone().requires_grad_(True)
@@ -76,6 +82,7 @@ def dense_reference_loop(problem, graph, rates, seed: int, num_events: int
                 S[k, 1] = Xt[k] - c["gamma_tilde"] * g
                 S[k, 3] = Yt[k] + (c["delta"] + c["delta_tilde"]) * g
             else:
+                np.array(nx_graph.edges)  # the reference's per-event edge lookup
                 i, j = (int(v) for v in edges[k - n])
                 advance(i, t)
                 advance(j, t)
@@ -120,20 +127,27 @@ def main() -> None:
     problem = synthetic_least_squares(n, dim=10, samples_per_worker=50, heterogeneity=1.0,
                                       seed=seed)
     rates = uniform_rates(graph)
-    t0 = time.perf_counter()
-    fast = DADAO(rates=rates, seed=seed).fit(problem, graph, tol=1e-8, max_time=1e6,
-                                             progress=False)
-    fast_wall = time.perf_counter() - t0
+    # Best of several repeats for both: the machine is shared and timings are noisy.
+    fast_walls = []
+    for _ in range(1 if args.quick else 3):
+        t0 = time.perf_counter()
+        fast = DADAO(rates=rates, seed=seed).fit(problem, graph, tol=1e-8, max_time=1e6,
+                                                 progress=False)
+        fast_walls.append(time.perf_counter() - t0)
+    fast_wall = min(fast_walls)
     h = fast.history_
     prefix = 300 if args.quick else 2000
-    dense_s, dense_err = dense_reference_loop(problem, graph, rates, seed, prefix)
+    dense = [dense_reference_loop(problem, graph, rates, seed, prefix)
+             for _ in range(1 if args.quick else 2)]
+    dense_s, dense_err = min(d[0] for d in dense), dense[0][1]
     lazy_err = fast_prefix_error(problem, graph, rates, seed, prefix)
     dense_rate = prefix / dense_s
     dense_total = h.events / dense_rate
     headline = dict(graph="star", n=n, dim=10, kappa=problem.L / problem.mu,
                     stop=h.stop_reason, final_relative_error=float(h.relative_error[-1]),
                     events=h.events, grads=h.grads[-1], comms=h.comms[-1],
-                    fast_seconds=fast_wall, fast_events_per_s=h.events / fast_wall,
+                    fast_seconds=fast_wall, fast_seconds_all=fast_walls,
+                    dense_prefix_seconds_all=[d[0] for d in dense], fast_events_per_s=h.events / fast_wall,
                     dense_prefix_events=prefix, dense_events_per_s=dense_rate,
                     dense_seconds_extrapolated=dense_total, speedup=dense_total / fast_wall,
                     prefix_error_fast=lazy_err, prefix_error_dense=dense_err)
@@ -158,6 +172,7 @@ def main() -> None:
     print(f"DADAO, {hl['graph']} n={hl['n']}, least squares d=10 (kappa={hl['kappa']:.1f}), "
           f"uniform rates at 2*chi1*chi2=1, to relative error 1e-8 (stop: {hl['stop']}, "
           f"reached {hl['final_relative_error']:.2e})\n")
+    print("Best of 3 runs (fast) and of 2 prefixes (dense), same process.\n")
     print("| simulator | events | seconds | events/s | speedup |")
     print("|---|---:|---:|---:|---:|")
     print(f"| graphopt lazy (measured) | {hl['events']} | {hl['fast_seconds']:.1f} | "
