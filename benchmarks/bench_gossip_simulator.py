@@ -147,7 +147,8 @@ def main() -> None:
                     stop=h.stop_reason, final_relative_error=float(h.relative_error[-1]),
                     events=h.events, grads=h.grads[-1], comms=h.comms[-1],
                     fast_seconds=fast_wall, fast_seconds_all=fast_walls,
-                    dense_prefix_seconds_all=[d[0] for d in dense], fast_events_per_s=h.events / fast_wall,
+                    dense_prefix_seconds_all=[d[0] for d in dense],
+                    fast_events_per_s=h.events / fast_wall,
                     dense_prefix_events=prefix, dense_events_per_s=dense_rate,
                     dense_seconds_extrapolated=dense_total, speedup=dense_total / fast_wall,
                     prefix_error_fast=lazy_err, prefix_error_dense=dense_err)

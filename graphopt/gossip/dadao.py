@@ -1,4 +1,6 @@
-"""DADAO: Decoupled Accelerated Decentralized Asynchronous Optimization (Nabli & Oyallon, ICML 2023).
+"""DADAO: Decoupled Accelerated Decentralized Asynchronous Optimization.
+
+Nabli & Oyallon, ICML 2023 (arXiv 2208.00779).
 
 Each worker ``i`` holds six variables ``(x, x~, y, y~, z, z~)``. Between events they follow a
 linear ODE that does not couple workers; a worker takes a gradient step at the events of its own

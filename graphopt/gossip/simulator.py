@@ -23,14 +23,15 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import scipy.linalg
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from graphopt.gossip import rates as design
+from graphopt.gossip.problems import DistributedProblem
 from graphopt.gossip.spectral import edge_rates
 from graphopt.graph import Graph
 
-__all__ = ["History", "LinearFlow", "block_triangular_eig", "Tracker", "Topology", "poisson_events", "drive",
-           "check_communication_graph"]
+__all__ = ["History", "LinearFlow", "block_triangular_eig", "Tracker", "Topology",
+           "poisson_events", "drive", "check_communication_graph", "resolve_rates", "GossipMethod"]
 
 
 @dataclass
@@ -347,7 +348,8 @@ def resolve_rates(graph: Graph, rates) -> np.ndarray:
         elif rates == "weights":
             rates = None
         else:
-            raise ValueError(f"rates must be 'uniform', 'sdp', 'weights' or an array, got {rates!r}")
+            raise ValueError(f"rates must be 'uniform', 'sdp', 'weights' or an array, "
+                             f"got {rates!r}")
     return edge_rates(graph, rates)[1]
 
 
@@ -368,11 +370,15 @@ class GossipMethod:
 
     name = "method"
 
-    def fit(self, problem, graph: Graph | Sequence[Graph], *, x0: np.ndarray | None = None,
-            max_events: int | None = None, max_grads: int | None = None,
-            max_comms: int | None = None, max_time: float | None = None,
+    def fit(self, problem: DistributedProblem, graph: Graph | Sequence[Graph], *,
+            x0: np.ndarray | None = None, max_events: int | None = None,
+            max_grads: int | None = None, max_comms: int | None = None,
+            max_time: float | None = None,
             max_wall: float | None = None, tol: float | None = None,
             record_every: int | None = None, progress: bool = True) -> "GossipMethod":
+        if not isinstance(problem, DistributedProblem):
+            raise TypeError(f"problem must be a DistributedProblem (see graphopt.gossip.problems), "
+                            f"got {type(problem).__name__}")
         graphs = as_graph_list(graph)
         edges = [check_communication_graph(g, problem.num_workers) for g in graphs]
         if x0 is None:
