@@ -55,10 +55,12 @@ def summarize(runs: list[dict], key: str) -> tuple[float, float, float]:
     return float(np.median(v)), float(v.min()), float(v.max())
 
 
-def fmt(stat: tuple[float, float, float]) -> str:
+def fmt(stat: tuple[float, float, float], runs: list[dict] | None = None) -> str:
     med, lo, hi = stat
     if np.isnan(med):
-        return "not reached"
+        # Say where the run stopped: the error it got to and why.
+        return "not reached" + (f" ({min(r['final'] for r in runs):.1e}, {runs[0]['stop']})"
+                                if runs else "")
     return f"{med:.3g}" if lo == hi else f"{med:.3g} ({lo:.3g}-{hi:.3g})"
 
 
@@ -70,30 +72,40 @@ def main() -> None:
     configs = [(16, ("complete", "star", "cycle", "path", "grid", "barbell",
                      "random_geometric"))]
     if not args.quick:
-        configs.append((300, ("star", "grid", "barbell", "random_geometric")))
+        # Barbell at n = 300 is left out: its first-order design did not finish in 10 minutes
+        # here, and DADAO with uniform rates needs ~1e8 events on it.
+        configs.append((300, ("star", "grid", "random_geometric")))
     baselines = [("continuized", {}), ("msda", {}), ("adom+", {}), ("adom+mc", {}), ("dgd", {})]
     results = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores shared with other "
                            "jobs, torch threads 1", target=TARGET, seeds=seeds, rows=[])
     for n, topologies in configs:
         max_grads, max_wall = (400_000, 60.0) if n == 16 else (3_000_000, 240.0)
+        run_seeds = seeds if n == 16 else seeds[:1]
         problem = synthetic_least_squares(n, dim=10, samples_per_worker=50, heterogeneity=1.0,
                                           seed=0)
         for topo in topologies:
             graph = communication_graph(topo, n, seed=0)
             uni = uniform_rates(graph)
-            t0 = time.perf_counter()
-            opt = sdp_rates(graph) if n <= 40 else first_order_rates(graph, progress=False)
-            design_s = time.perf_counter() - t0
             design = "sdp" if n <= 40 else "first_order"
-            methods = [("dadao", "dadao uniform", dict(rates=uni), True),
-                       ("dadao", f"dadao {design}", dict(rates=opt), True)]
+            t0 = time.perf_counter()
+            try:
+                opt = sdp_rates(graph) if n <= 40 else first_order_rates(graph, progress=False)
+            except Exception as e:  # a failed design is reported, the other runs go on
+                print(f"n={n} {topo}: {design} design failed: {type(e).__name__}: {e}")
+                opt = None
+            design_s = time.perf_counter() - t0
+            methods = [("dadao", "dadao uniform", dict(rates=uni), True)]
+            if opt is not None:
+                methods.append(("dadao", f"dadao {design}", dict(rates=opt), True))
             methods += [(m, m, o, m == "continuized") for m, o in baselines
                         if n == 16 or m in ("continuized", "msda", "adom+mc")]
             for method, label, options, seeded in methods:
                 runs = [run_one(method, dict(options, seed=s) if seeded else options, problem,
-                                graph, max_grads, max_wall) for s in (seeds if seeded else [0])]
+                                graph, max_grads, max_wall)
+                        for s in (run_seeds if seeded else [0])]
+                saving = float(uni.sum() / opt.sum()) if opt is not None else float("nan")
                 results["rows"].append(dict(n=n, topology=topo, method=label,
-                                            predicted_saving=float(uni.sum() / opt.sum()),
+                                            predicted_saving=saving,
                                             design_seconds=design_s, kappa=problem.L / problem.mu,
                                             runs=runs))
                 print(f"n={n} {topo:<17} {label:<18} grads {fmt(summarize(runs, 'grads')):>24}"
@@ -103,13 +115,14 @@ def main() -> None:
     os.replace(tmp, OUT)
 
     print(f"\n## Convergence to relative error {TARGET:g} ({results['machine']})\n")
-    print("Medians over seeds " + str(seeds) + " for dadao/continuized (range in brackets); "
-          "synchronous methods are deterministic.\n")
+    print(f"Medians over seeds {seeds} at n = 16 and seed 0 at n = 300 for dadao/continuized "
+          "(range in brackets); synchronous methods are deterministic.\n")
     print("| n | topology | method | gradients | communications |")
     print("|---:|---|---|---:|---:|")
     for r in results["rows"]:
-        print(f"| {r['n']} | {r['topology']} | {r['method']} | {fmt(summarize(r['runs'], 'grads'))}"
-              f" | {fmt(summarize(r['runs'], 'comms'))} |")
+        print(f"| {r['n']} | {r['topology']} | {r['method']} | "
+              f"{fmt(summarize(r['runs'], 'grads'), r['runs'])} | "
+              f"{fmt(summarize(r['runs'], 'comms'))} |")
     print("\n### Optimized vs uniform rates for DADAO (communications to the target)\n")
     print("| n | topology | design | predicted (total-rate ratio) | measured (comms ratio) |")
     print("|---:|---|---|---:|---:|")
