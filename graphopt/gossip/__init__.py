@@ -11,6 +11,7 @@ from graphopt.gossip.spectral import (
     algebraic_connectivity,
     chi1,
     chi2,
+    edge_rates,
     effective_resistances,
     gossip_condition_number,
     gossip_spectrum,
@@ -35,7 +36,7 @@ from graphopt.gossip.rates import (
 )
 
 __all__ = ["DENSE_MAX_NODES", "GossipSpectrum", "algebraic_connectivity", "chi1", "chi2",
-           "effective_resistances", "gossip_condition_number", "gossip_spectrum",
+           "edge_rates", "effective_resistances", "gossip_condition_number", "gossip_spectrum",
            "rate_laplacian", "threshold_ratio",
            "RATE_DESIGNS", "FirstOrderStep", "averaging_matrix", "compare_rate_designs",
            "fdla_weights", "first_order_rates", "fmmc_weights", "max_degree_weights",

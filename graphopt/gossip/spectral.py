@@ -7,8 +7,10 @@ largest effective resistance of an edge); it converges when ``2 χ1 χ2 ≤ 1``.
 ``1/λ``, so ``2 χ1 χ2`` scales as ``1/λ²`` and any rate direction can be scaled onto the threshold.
 
 Rates are per edge, aligned with ``graph.edges()`` (each undirected edge once, ``i < j``).
-Small graphs use dense ``eigh``; large ones a sparse LU of the grounded Laplacian, shift-free
-``eigsh`` on ``Λ⁺`` and batched solves for resistances.
+Up to :data:`DENSE_MAX_NODES` nodes ``Λ⁺`` is formed densely from a Cholesky factorization of
+``Λ + 11ᵀ/n``; larger graphs use a sparse LU of the grounded Laplacian (exact, but resistances of
+all edges then cost one solve per edge). The low spectrum comes from ``eigsh`` on ``Λ⁺``
+(``eigh`` for tiny graphs).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from graphopt.graph import Graph
 
-__all__ = ["GossipSpectrum", "rate_laplacian", "algebraic_connectivity", "chi1",
+__all__ = ["GossipSpectrum", "edge_rates", "rate_laplacian", "algebraic_connectivity", "chi1",
            "effective_resistances", "chi2", "threshold_ratio", "gossip_condition_number",
            "gossip_spectrum", "DENSE_MAX_NODES"]
 
@@ -64,7 +66,8 @@ def edge_rates(graph: Graph, rates: Any = None) -> tuple[np.ndarray, np.ndarray]
         raise ValueError("rates contain NaN or infinite values")
     if np.any(rates < 0):
         k = int(np.argmin(rates))
-        raise ValueError(f"rates must be non-negative; edge {tuple(edges[k])} has rate {rates[k]:g}")
+        i, j = (int(v) for v in edges[k])
+        raise ValueError(f"rates must be non-negative; edge ({i}, {j}) has rate {rates[k]:g}")
     check_connected(graph.num_nodes, edges, rates)
     return edges, rates
 

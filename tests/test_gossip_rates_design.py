@@ -1,0 +1,214 @@
+"""Edge-rate designs: threshold scaling, SDP optimality, first-order method, gossip weights."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from graphopt.graph import Graph
+from graphopt.gossip import (averaging_matrix, compare_rate_designs, effective_resistances,
+                             fdla_weights, first_order_rates, fmmc_weights, gossip_spectrum,
+                             max_degree_weights, max_lambda2_rates, metropolis_weights,
+                             mixing_rate, scale_to_threshold, sdp_rates, threshold_ratio,
+                             uniform_rates)
+from graphopt.gossip.rates import _SmoothedRatio
+from graphopt.gossip.spectral import edge_rates
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*reduced accuracy:RuntimeWarning")
+
+
+def nxg(g: nx.Graph) -> Graph:
+    return Graph.from_networkx(nx.convert_node_labels_to_integers(g), weight=None)
+
+
+@pytest.fixture(scope="module")
+def barbell() -> Graph:
+    return nxg(nx.barbell_graph(5, 1))
+
+
+@pytest.fixture(scope="module")
+def grid() -> Graph:
+    return nxg(nx.grid_2d_graph(3, 4))
+
+
+@pytest.fixture(scope="module")
+def sdp_barbell(barbell) -> np.ndarray:
+    return sdp_rates(barbell, rescale=False)
+
+
+def test_uniform_rates_sit_on_the_threshold(grid):
+    r = uniform_rates(grid)
+    assert np.ptp(r) == 0
+    assert threshold_ratio(grid, r) == pytest.approx(1.0)
+    big = uniform_rates(grid, budget=3 * r.sum())
+    assert big.sum() == pytest.approx(3 * r.sum())
+    assert threshold_ratio(grid, big) == pytest.approx(1 / 9)
+    with pytest.raises(ValueError, match="infeasible budget"):
+        uniform_rates(grid, budget=0.9 * r.sum())
+    with pytest.raises(ValueError, match="budget"):
+        uniform_rates(grid, budget=-1.0)
+
+
+@pytest.mark.parametrize("g", [nx.complete_graph(6), nx.cycle_graph(8), nx.star_graph(6),
+                               nx.hypercube_graph(3)], ids=["complete", "cycle", "star", "cube"])
+def test_uniform_is_optimal_on_edge_transitive_graphs(g):
+    g = nxg(g)
+    sdp = sdp_rates(g)
+    assert sdp.sum() == pytest.approx(uniform_rates(g).sum(), rel=1e-4)
+    np.testing.assert_allclose(sdp, sdp.mean(), rtol=1e-3)
+
+
+def test_sdp_optimum_lies_on_the_threshold(barbell, sdp_barbell):
+    s = gossip_spectrum(barbell, sdp_barbell)
+    # max_e R_e = λ2 (i.e. 2 χ1 χ2 = 1) without any rescaling.
+    assert s.threshold_ratio == pytest.approx(1.0, abs=1e-5)
+    assert s.resistances.max() == pytest.approx(s.lambda2, rel=1e-5)
+
+
+def test_sdp_beats_every_other_feasible_design(barbell, sdp_barbell):
+    best = scale_to_threshold(barbell, sdp_barbell).sum()
+    others = [uniform_rates(barbell), max_lambda2_rates(barbell),
+              scale_to_threshold(barbell, metropolis_weights(barbell))]
+    rng = np.random.default_rng(0)
+    others += [scale_to_threshold(barbell, sdp_barbell * rng.uniform(0.8, 1.25, len(sdp_barbell)))
+               for _ in range(20)]
+    for r in others:
+        assert threshold_ratio(barbell, r) == pytest.approx(1.0)
+        assert r.sum() >= best * (1 - 1e-5)
+    # The bridge is the bottleneck: a large saving over uniform rates.
+    assert uniform_rates(barbell).sum() / best > 2.0
+
+
+def test_first_order_matches_the_sdp(barbell, sdp_barbell, grid):
+    for g, sdp in [(barbell, scale_to_threshold(barbell, sdp_barbell)), (grid, sdp_rates(grid))]:
+        fo, hist = first_order_rates(g, progress=False, return_history=True)
+        assert threshold_ratio(g, fo) == pytest.approx(1.0)
+        assert fo.sum() == pytest.approx(sdp.sum(), rel=5e-3)
+        assert fo.sum() <= uniform_rates(g).sum()
+        assert hist[-1].total >= fo.sum() * (1 - 1e-9)  # the best iterate is returned
+
+
+def test_first_order_sparse_path_follows_the_dense_one(grid):
+    kw = dict(betas=(20.0,), max_iter=8, progress=False, return_history=True)
+    _, dense = first_order_rates(grid, method="dense", **kw)
+    _, sparse = first_order_rates(grid, method="sparse", **kw)
+    np.testing.assert_allclose([h.total for h in sparse], [h.total for h in dense], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_smoothed_objective_gradient_matches_finite_differences(dense):
+    g = nxg(nx.connected_watts_strogatz_graph(12, 4, 0.3, seed=0))
+    edges, _ = edge_rates(g)
+    lam = np.random.default_rng(1).uniform(0.5, 2.0, len(edges))
+    obj = _SmoothedRatio(g.num_nodes, edges, dense, num_eigs=g.num_nodes - 1)
+    value, grad_log, _, _ = obj(lam, beta=4.0)
+    eps = 1e-6
+    for k in range(0, len(edges), 5):
+        step = np.zeros_like(lam)
+        step[k] = eps * lam[k]
+        fd = (obj(lam + step, 4.0)[0] - obj(lam - step, 4.0)[0]) / (2 * eps)
+        assert grad_log[k] == pytest.approx(fd, rel=1e-4, abs=1e-7)
+
+
+def test_resistance_gradient_formula():
+    # ∂R_e/∂λ_k = −(b_eᵀ Λ⁺ b_k)², checked through R_e itself.
+    g = nxg(nx.petersen_graph())
+    lam = np.random.default_rng(3).uniform(0.5, 2.0, g.num_edges)
+    b = _incidence(g)
+    cross = b.T @ np.linalg.pinv(b @ np.diag(lam) @ b.T) @ b
+    eps = 1e-6
+    for k in (0, 7):
+        up, down = lam.copy(), lam.copy()
+        up[k] += eps
+        down[k] -= eps
+        fd = (effective_resistances(g, up) - effective_resistances(g, down)) / (2 * eps)
+        np.testing.assert_allclose(fd, -cross[:, k] ** 2, rtol=1e-5, atol=1e-9)
+
+
+def _incidence(g: Graph) -> np.ndarray:
+    e = g.edges()
+    b = np.zeros((g.num_nodes, len(e)))
+    b[e[:, 0], np.arange(len(e))], b[e[:, 1], np.arange(len(e))] = 1.0, -1.0
+    return b
+
+
+def test_max_lambda2_rates(barbell):
+    total = 100.0
+    best = max_lambda2_rates(barbell, budget=total)
+    assert best.sum() == pytest.approx(total)
+    lam2 = gossip_spectrum(barbell, best).lambda2
+    for r in (uniform_rates(barbell, budget=total), sdp_rates(barbell, budget=total)):
+        assert gossip_spectrum(barbell, r).lambda2 <= lam2 * (1 + 1e-5)
+    star = nxg(nx.star_graph(5))
+    np.testing.assert_allclose(max_lambda2_rates(star), uniform_rates(star), rtol=1e-4)
+
+
+def test_fmmc_and_fdla():
+    path = nxg(nx.path_graph(6))
+    # Boyd, Diaconis & Xiao: the fastest-mixing chain on a path moves with probability 1/2.
+    np.testing.assert_allclose(fmmc_weights(path), 0.5, atol=1e-4)
+    k5 = nxg(nx.complete_graph(5))
+    assert mixing_rate(k5, fdla_weights(k5)) == pytest.approx(0.0, abs=1e-6)
+    g = nxg(nx.barbell_graph(4, 2))
+    rates = {name: mixing_rate(g, w(g)) for name, w in
+             [("fdla", fdla_weights), ("fmmc", fmmc_weights),
+              ("metropolis", metropolis_weights), ("max_degree", max_degree_weights)]}
+    # FDLA optimises over a superset of FMMC, which contains both heuristics.
+    assert rates["fdla"] <= rates["fmmc"] + 1e-6
+    assert rates["fmmc"] <= min(rates["metropolis"], rates["max_degree"]) + 1e-6
+    assert rates["max_degree"] < 1.0
+
+
+def test_closed_form_weights():
+    star = nxg(nx.star_graph(4))  # centre degree 4, leaves degree 1
+    np.testing.assert_allclose(metropolis_weights(star), 1 / 5)
+    np.testing.assert_allclose(max_degree_weights(star), 1 / 5)
+    cycle = nxg(nx.cycle_graph(6))  # bipartite and regular
+    w = averaging_matrix(cycle, max_degree_weights(cycle)).toarray()
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    assert w.min() >= 0 and np.allclose(w, w.T)
+    assert mixing_rate(cycle, max_degree_weights(cycle)) < 1.0
+
+
+def test_compare_rate_designs(barbell):
+    rows = compare_rate_designs(barbell, ("uniform", "max_lambda2", "metropolis", "first_order"))
+    assert [r["design"] for r in rows] == ["uniform", "max_lambda2", "metropolis", "first_order"]
+    for r in rows:
+        assert r["threshold_ratio"] == pytest.approx(1.0)
+        assert r["chi1"] * r["chi2"] == pytest.approx(0.5)
+    assert rows[0]["saving"] == pytest.approx(1.0)
+    assert rows[3]["saving"] > rows[1]["saving"] > 1.0
+    with pytest.raises(ValueError, match="designs"):
+        compare_rate_designs(barbell, ("uniform", "magic"))
+
+
+def test_bad_input(barbell):
+    disc = nxg(nx.disjoint_union(nx.complete_graph(3), nx.complete_graph(3)))
+    for design in (uniform_rates, sdp_rates, max_lambda2_rates, first_order_rates, fmmc_weights):
+        with pytest.raises(ValueError, match="disconnected"):
+            design(disc)
+    directed = Graph.from_edge_index(np.array([[0, 1, 2], [1, 2, 0]]), 3)
+    with pytest.raises(ValueError, match="undirected"):
+        sdp_rates(directed)
+    with pytest.raises(ValueError, match="solver"):
+        sdp_rates(barbell, solver="NOPE")
+    with pytest.raises(ValueError, match="init"):
+        first_order_rates(barbell, init=np.r_[0.0, np.ones(barbell.num_edges - 1)])
+    with pytest.raises(ValueError, match="max_iter"):
+        first_order_rates(barbell, max_iter=0)
+    with pytest.raises(ValueError, match="weights"):
+        averaging_matrix(barbell, np.ones(3))
+    with pytest.raises(ValueError, match="infeasible budget"):
+        sdp_rates(barbell, budget=1e-3)
+
+
+def test_first_order_time_limit_returns_a_feasible_design(barbell):
+    rates, hist = first_order_rates(barbell, time_limit=0.0, progress=False, return_history=True)
+    assert hist == []  # stopped before the first step: the initial uniform direction
+    np.testing.assert_allclose(rates, uniform_rates(barbell))
+
+
+def test_scs_agrees_with_clarabel(grid):
+    clarabel = sdp_rates(grid, solver="CLARABEL")
+    scs = sdp_rates(grid, solver="scs")
+    assert threshold_ratio(grid, scs) == pytest.approx(1.0)
+    assert scs.sum() == pytest.approx(clarabel.sum(), rel=1e-3)
