@@ -70,7 +70,8 @@ def test_bad_parts_argument_exits_2(capsys):
 def test_demo_runs_its_steps(capsys):
     ctx = run_demo(seed=0)
     out = capsys.readouterr().out
-    assert "[1]" in out and "[2]" in out and "METIS cuts" in out
+    assert "[1]" in out and "[3]" in out and "METIS cuts" in out
+    assert ctx["quotient"].num_nodes == 10
     metis, random = ctx["partitions"]["csbm", "metis"], ctx["partitions"]["csbm", "random"]
     assert metis.edge_cut() < random.edge_cut()
     assert main(["demo", "--seed", "1"]) == 0

@@ -71,9 +71,19 @@ def step_partitions(ctx: dict[str, Any]) -> None:
     print(f"\n  METIS cuts {ratio:.2f}x the edges random partitioning cuts on {csbm}.")
 
 
+def step_quotient(ctx: dict[str, Any]) -> None:
+    p = ctx["partitions"]["csbm", "metis"]
+    q = p.quotient_graph()
+    _, w = q.edges(return_weights=True)
+    ctx["quotient"] = q
+    print(f"  {q.num_nodes} workers (one per part), {q.num_edges} links; link weights (cut edges) "
+          f"{w.min():.0f}..{w.max():.0f}, total {w.sum():.0f} = the edge cut {p.edge_cut()}")
+
+
 STEPS: list[Step] = [
     ("Graphs: a contextual SBM and Zachary's karate club", step_graphs),
     ("Partitions: METIS vs random", step_partitions),
+    ("Quotient graph: the parts as a communication topology", step_quotient),
 ]
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from .._io import write_atomic
 
 __all__ = ["data_roots", "manifest", "dataset_entry", "dataset_file", "download",
            "DatasetNotFoundError", "read_member", "write_atomic"]
@@ -98,18 +99,3 @@ def read_member(path: str | os.PathLike, member: str | None = None) -> bytes:
         if member not in names:
             raise ValueError(f"{path} has no member {member!r}; it holds {names}")
         return z.read(member)
-
-
-def write_atomic(dest: str | os.PathLike, write: Any, mode: str = "wb") -> Path:
-    """Create ``dest`` by calling ``write(file)`` on a temp file in its folder, then renaming it."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            write(f)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
