@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphopt._io import write_atomic
 from graphopt.datasets import communication_graph
 from graphopt.gossip.problems import synthetic_least_squares
 from graphopt.gossip.rates import first_order_rates, sdp_rates, uniform_rates
@@ -110,9 +111,7 @@ def main() -> None:
                                             runs=runs))
                 print(f"n={n} {topo:<17} {label:<18} grads {fmt(summarize(runs, 'grads')):>24}"
                       f"  comms {fmt(summarize(runs, 'comms')):>24}", flush=True)
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, OUT)
+    write_atomic(OUT, lambda f: json.dump(results, f, indent=1), mode="w")
 
     print(f"\n## Convergence to relative error {TARGET:g} ({results['machine']})\n")
     print(f"Medians over seeds {seeds} at n = 16 and seed 0 at n = 300 for dadao/continuized "

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphopt._io import write_atomic
 from graphopt.datasets import communication_graph
 from graphopt.gossip.dadao import DADAO, _flow_matrix, dadao_constants
 from graphopt.gossip.problems import synthetic_least_squares
@@ -188,9 +189,7 @@ def main() -> None:
     for r in results["runs"]:
         print(f"| {r['graph']} | {r['n']} | {r['events']} | {r['seconds']:.2f} | "
               f"{r['events_per_s']:.0f} |")
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, OUT)
+    write_atomic(OUT, lambda f: json.dump(results, f, indent=1), mode="w")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+from graphopt._io import write_atomic
 from graphopt.gossip.simulator import History
 
 __all__ = ["plot_convergence", "save_convergence_plot", "save_histories_csv"]
@@ -37,21 +37,6 @@ def plot_convergence(histories: Sequence[History], axes: Sequence[Any] | None = 
     return fig
 
 
-def _atomic(path: str | os.PathLike, write, mode: str = "w") -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, mode, newline="" if "b" not in mode else None) as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
-
-
 def save_convergence_plot(histories: Sequence[History], path: str | os.PathLike,
                           relative: bool = True) -> Path:
     """Write :func:`plot_convergence` to ``path`` (format from its suffix), atomically."""
@@ -63,7 +48,7 @@ def save_convergence_plot(histories: Sequence[History], path: str | os.PathLike,
     fig = plot_convergence(histories, relative=relative)
     fmt = Path(path).suffix.lstrip(".") or "png"
     try:
-        return _atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=120), mode="wb")
+        return write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=120))
     finally:
         plt.close(fig)
 
@@ -75,8 +60,8 @@ def save_histories_csv(histories: Sequence[History], path: str | os.PathLike) ->
         raise ValueError("no checkpoints to write")
 
     def write(f) -> None:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
 
-    return _atomic(path, write)
+    return write_atomic(path, write, mode="w")
