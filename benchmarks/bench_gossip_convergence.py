@@ -111,7 +111,8 @@ def main() -> None:
                                             runs=runs))
                 print(f"n={n} {topo:<17} {label:<18} grads {fmt(summarize(runs, 'grads')):>24}"
                       f"  comms {fmt(summarize(runs, 'comms')):>24}", flush=True)
-    write_atomic(OUT, lambda f: json.dump(results, f, indent=1), mode="w")
+            # Written after each topology so that a cut-off run keeps what it measured.
+            write_atomic(OUT, lambda f: json.dump(results, f, indent=1), mode="w")
 
     print(f"\n## Convergence to relative error {TARGET:g} ({results['machine']})\n")
     print(f"Medians over seeds {seeds} at n = 16 and seed 0 at n = 300 for dadao/continuized "
