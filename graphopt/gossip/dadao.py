@@ -65,7 +65,10 @@ class DADAO(GossipMethod):
     batch_size : local mini-batch size for stochastic gradients (``None``: full local gradient).
     seed : seeds the event stream and the mini-batches.
 
-    With several graphs, ``chi1`` and ``chi2`` are the worst case over the sequence.
+    With several graphs, ``chi1`` and ``chi2`` are the worst case over the sequence. With
+    stochastic gradients the history reports the current iterates (no time averaging), which
+    settle at a noise floor. After ``fit``: ``x_``, ``history_``, ``chi1_``, ``chi2_`` and the
+    step sizes ``constants_``.
     """
 
     name = "dadao"
