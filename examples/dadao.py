@@ -42,8 +42,12 @@ def main() -> None:
 
     print(f"{'method':<22} {'gradients':>10} {'communications':>15}   (to relative error 1e-6)")
     for h in histories:
-        print(f"{h.method:<22} {h.first_below(1e-6, 'grads'):>10.0f} "
-              f"{h.first_below(1e-6, 'comms'):>15.0f}")
+        grads, comms = h.first_below(1e-6, "grads"), h.first_below(1e-6, "comms")
+        if grads != grads:  # nan: DGD's constant step stalls at a bias above the target
+            print(f"{h.method:<22} {'not reached':>10} {'':>15}   "
+                  f"(stalled at {h.relative_error[-1]:.1e})")
+        else:
+            print(f"{h.method:<22} {grads:>10.0f} {comms:>15.0f}")
     print("wrote", save_convergence_plot(histories, f"{args.out}/convergence.png"),
           save_histories_csv(histories, f"{args.out}/convergence.csv"))
 
