@@ -255,3 +255,16 @@ def test_libsvm_a9a_split_and_dadao(shared_root):
     h = DADAO(seed=0).fit(prob, nx_graph(nx.cycle_graph(N)), tol=1e-6, max_time=2000,
                           progress=False).history_
     assert h.stop_reason == "tol"
+
+
+def test_sdp_rates_save_communications_as_predicted(ls):
+    from graphopt.datasets import communication_graph
+    from graphopt.gossip.rates import sdp_rates
+
+    barbell = communication_graph("barbell", N)
+    uni, sdp = uniform_rates(barbell), sdp_rates(barbell)
+    comms = [DADAO(rates=r, seed=0).fit(ls, barbell, tol=1e-6, max_time=1e5, progress=False)
+             .history_.first_below(1e-6, "comms") for r in (uni, sdp)]
+    predicted = uni.sum() / sdp.sum()
+    assert predicted > 1.5
+    assert comms[0] / comms[1] == pytest.approx(predicted, rel=0.15)
