@@ -6,6 +6,7 @@ graphs (n = 20-40, fixed seeds); the SDP optimum's own 2 χ1 χ2 before any resc
 Part 2: first-order method on larger random geometric graphs, each run capped in time.
 Part 3: the SDP on random geometric graphs past n = 40, in a child process killed after
 ``--sdp-timeout`` seconds, with the first-order method on the same graph.
+Part 4: time of one full spectrum (λ2, λ_max, all resistances), dense against sparse path.
 
     PYTHONPATH=. python benchmarks/bench_gossip_rates.py            # parts 1-2 (about 20 min, 1 core)
     PYTHONPATH=. python benchmarks/bench_gossip_rates.py --quick    # n = 16 graphs only
@@ -26,6 +27,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import platform  # noqa: E402
+import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -117,7 +119,11 @@ def scaling_row(n: int, seed: int, time_limit: float) -> dict:
             "total_after_10_iterations": hist[min(9, len(hist) - 1)].total if hist else None}
 
 
-def _sdp_child(n: int, seed: int, conn) -> None:
+def _sdp_child(n: int, seed: int, conn, memory_cap_gb: float) -> None:
+    # Interior-point SDP solvers grow fast in memory past n = 40 (one uncapped n = 50 run was
+    # OOM-killed at 15.8 GB): cap the address space so the child fails alone and cleanly.
+    cap = int(memory_cap_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     graph, _ = random_geometric(n, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -125,21 +131,33 @@ def _sdp_child(n: int, seed: int, conn) -> None:
     conn.send((float(rates.sum()), seconds))
 
 
-def sdp_limit_row(n: int, seed: int, timeout: float) -> dict:
+def sdp_limit_row(n: int, seed: int, timeout: float, memory_cap_gb: float) -> dict:
     graph, radius = random_geometric(n, seed)
     parent, child = mp.Pipe(duplex=False)
-    proc = mp.get_context("fork").Process(target=_sdp_child, args=(n, seed, child))
+    proc = mp.get_context("fork").Process(target=_sdp_child,
+                                          args=(n, seed, child, memory_cap_gb))
     start = time.perf_counter()
     proc.start()
-    done = parent.poll(timeout)
-    sdp_total, sdp_seconds = parent.recv() if done else (None, time.perf_counter() - start)
-    if not done:
+    child.close()  # so that a dead child shows as EOF instead of a silent wait
+    sdp_total = sdp_seconds = None
+    outcome = "timed out"
+    if parent.poll(timeout):
+        try:
+            sdp_total, sdp_seconds = parent.recv()
+            outcome = "solved"
+        except EOFError:
+            outcome = "failed"
+    if outcome == "timed out":
         proc.terminate()
     proc.join()
+    if outcome == "failed":
+        outcome = f"failed (exit code {proc.exitcode}, {memory_cap_gb:g} GB cap)"
+    if sdp_seconds is None:
+        sdp_seconds = time.perf_counter() - start
     fo, t_fo = timed(first_order_rates, graph, progress=False)
     return {"graph": f"RGG n={n} seed={seed} r={radius:.3f}", "n": n, "edges": graph.num_edges,
             "uniform": float(uniform_rates(graph).sum()), "sdp": sdp_total,
-            "sdp_seconds": sdp_seconds, "sdp_timed_out": not done,
+            "sdp_seconds": sdp_seconds, "sdp_outcome": outcome,
             "first_order": float(fo.sum()), "first_order_seconds": t_fo}
 
 
@@ -156,9 +174,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 16 graphs only, no other part")
     parser.add_argument("--parts", nargs="*", default=["designs", "scaling"],
-                        choices=["designs", "scaling", "sdp_limit"])
+                        choices=["designs", "scaling", "sdp_limit", "spectrum"])
+    parser.add_argument("--spectrum-sizes", type=int, nargs="*", default=[300, 1000])
     parser.add_argument("--sdp-sizes", type=int, nargs="*", default=[50])
     parser.add_argument("--sdp-timeout", type=float, default=600.0)
+    parser.add_argument("--sdp-memory-gb", type=float, default=4.0)
     parser.add_argument("--scaling-sizes", type=int, nargs="*", default=[100, 300, 1000, 2000])
     parser.add_argument("--time-limit", type=float, default=300.0,
                         help="cap (s) on each first-order run of the scaling part")
@@ -168,14 +188,17 @@ def main() -> None:
     parts = ["designs"] if args.quick else args.parts
     payload: dict = {"machine": f"{platform.processor() or platform.machine()}, "
                                 f"{os.cpu_count()} cores (shared), 1 BLAS thread"}
+    # The JSON is updated after every part, so an interrupted run keeps what it measured.
     if "designs" in parts:
-        payload["designs"] = designs_part(args.quick)
+        update_json(args.out, payload | {"designs": designs_part(args.quick)})
     if "scaling" in parts:
-        payload["scaling"] = scaling_part(args.scaling_sizes, args.time_limit)
-        payload["scaling_time_limit_s"] = args.time_limit
+        update_json(args.out, payload | {"scaling": scaling_part(args.scaling_sizes, args.time_limit),
+                                         "scaling_time_limit_s": args.time_limit})
     if "sdp_limit" in parts:
-        payload["sdp_limit"] = sdp_limit_part(args.sdp_sizes, args.sdp_timeout)
-    update_json(args.out, payload)
+        update_json(args.out, payload | {"sdp_limit": sdp_limit_part(
+            args.sdp_sizes, args.sdp_timeout, args.sdp_memory_gb)})
+    if "spectrum" in parts:
+        update_json(args.out, payload | {"spectrum": spectrum_part(args.spectrum_sizes)})
 
 
 def designs_part(quick: bool) -> list[dict]:
@@ -210,17 +233,34 @@ def scaling_part(sizes: list[int], time_limit: float) -> list[dict]:
     return rows
 
 
-def sdp_limit_part(sizes: list[int], timeout: float) -> list[dict]:
+def sdp_limit_part(sizes: list[int], timeout: float, memory_cap_gb: float) -> list[dict]:
     rows = []
     print("\n| graph | n | edges | uniform | SDP | SDP s | first-order | FO s |")
     print("|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        r = sdp_limit_row(n, 0, timeout)
+        r = sdp_limit_row(n, 0, timeout, memory_cap_gb)
         rows.append(r)
-        sdp = "timed out" if r["sdp_timed_out"] else f"{r['sdp']:.2f}"
+        sdp = f"{r['sdp']:.2f}" if r["sdp"] is not None else r["sdp_outcome"]
         print(f"| {r['graph']} | {n} | {r['edges']} | {r['uniform']:.2f} | {sdp} | "
               f"{r['sdp_seconds']:.0f} | {r['first_order']:.2f} | {r['first_order_seconds']:.1f} |",
               flush=True)
+    return rows
+
+
+def spectrum_part(sizes: list[int]) -> list[dict]:
+    rows = []
+    print("\n| graph | n | edges | dense s | sparse s | sparse / dense | max rel. diff of R_e |")
+    print("|---|---|---|---|---|---|---|")
+    for n in sizes:
+        graph, radius = random_geometric(n, 0)
+        dense, t_dense = timed(gossip_spectrum, graph, method="dense")
+        sparse, t_sparse = timed(gossip_spectrum, graph, method="sparse")
+        diff = float(np.max(np.abs(sparse.resistances / dense.resistances - 1)))
+        rows.append({"graph": f"RGG n={n} seed=0 r={radius:.3f}", "n": n,
+                     "edges": graph.num_edges, "dense_seconds": t_dense,
+                     "sparse_seconds": t_sparse, "max_rel_diff_resistance": diff})
+        print(f"| {rows[-1]['graph']} | {n} | {graph.num_edges} | {t_dense:.2f} | {t_sparse:.2f} | "
+              f"{t_sparse / t_dense:.1f}x | {diff:.1e} |", flush=True)
     return rows
 
 

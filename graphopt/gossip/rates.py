@@ -88,12 +88,13 @@ def uniform_rates(graph: Graph, *, budget: float | None = None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- SDPs
-def _incidence(graph: Graph) -> tuple[np.ndarray, np.ndarray]:
+def _incidence(graph: Graph) -> np.ndarray:
+    """Dense ``(n, E)`` incidence matrix with columns ``b_e = e_i − e_j``."""
     edges, _ = edge_rates(graph, None)
     b = np.zeros((graph.num_nodes, len(edges)))
     cols = np.arange(len(edges))
     b[edges[:, 0], cols], b[edges[:, 1], cols] = 1.0, -1.0
-    return edges, b
+    return b
 
 
 def _solve(problem: cp.Problem, solver: str | None) -> str:
@@ -143,7 +144,7 @@ def sdp_rates(graph: Graph, *, budget: float | None = None, solver: str | None =
     """
     import cvxpy as cp
 
-    edges, b = _incidence(graph)
+    b = _incidence(graph)
     n, m = b.shape
     lam = cp.Variable(m, nonneg=True)
     t = cp.Variable()
@@ -165,7 +166,7 @@ def max_lambda2_rates(graph: Graph, *, budget: float | None = None,
     Markov process), then scaled onto DADAO's threshold or to ``budget``."""
     import cvxpy as cp
 
-    edges, b = _incidence(graph)
+    b = _incidence(graph)
     n, m = b.shape
     lam = cp.Variable(m, nonneg=True)
     t = cp.Variable()
@@ -342,7 +343,7 @@ def fmmc_weights(graph: Graph, *, solver: str | None = None) -> np.ndarray:
     ``p_e ≥ 0`` on the edges minimising ``‖P − 11ᵀ/n‖₂`` with ``P = I − Σ p_e b_e b_eᵀ ≥ 0``."""
     import cvxpy as cp
 
-    edges, b = _incidence(graph)
+    b = _incidence(graph)
     n, m = b.shape
     p = cp.Variable(m, nonneg=True)
     P = np.eye(n) - b @ cp.diag(p) @ b.T
@@ -355,7 +356,7 @@ def fdla_weights(graph: Graph, *, solver: str | None = None) -> np.ndarray:
     sign, minimising ``‖W − 11ᵀ/n‖₂`` with ``W = I − Σ w_e b_e b_eᵀ``."""
     import cvxpy as cp
 
-    edges, b = _incidence(graph)
+    b = _incidence(graph)
     n, m = b.shape
     w = cp.Variable(m)
     W = np.eye(n) - b @ cp.diag(w) @ b.T
