@@ -1,0 +1,300 @@
+"""Distributed convex problems for decentralized optimization (DADAO, Nabli & Oyallon, ICML 2023).
+
+Worker ``i`` holds a local function ``f_i``; the network minimizes ``sum_i f_i(x)``. Two families
+are provided, as in the paper's experiments: least squares and l2-regularized logistic regression,
+with the data split across workers (synthetic, heterogeneous, or any ``(A, b)`` such as LIBSVM
+a9a/w8a split by a :class:`~graphopt.partition.Partition`, an assignment array, or at random).
+
+Every problem knows its strong convexity ``mu`` and smoothness ``L`` (worst case over the local
+functions, the constants the algorithms are tuned with), its exact minimizer ``x_star``, and the
+paper's error metric ``(1/n) sum_i ||x_i - x*||^2``. Gradients are batched over workers so that
+synchronous methods cost one vectorized call; dual methods (MSDA, Continuized) use
+``conjugate_grad``, the gradient of the Fenchel conjugate ``f_i^*``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphopt.partition import Partition
+
+__all__ = ["DistributedProblem", "LeastSquares", "Logistic", "split_rows",
+           "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem"]
+
+
+def split_rows(num_rows: int, split: Partition | np.ndarray | int, seed: int | None = 0
+               ) -> list[np.ndarray]:
+    """Row indices of each worker: a Partition or assignment array over rows, or ``k`` random parts.
+
+    A random split shuffles the rows with ``seed`` and deals them into ``k`` parts of equal size
+    (up to one row). A Partition splits by its parts (e.g. METIS on a data graph, which gives the
+    heterogeneous split where each worker holds one region of the data).
+    """
+    if isinstance(split, Partition):
+        assignment, k = split.assignment, split.num_parts
+    elif isinstance(split, (int, np.integer)):
+        k = int(split)
+        if not 1 <= k <= num_rows:
+            raise ValueError(f"split={k} workers must be between 1 and the {num_rows} rows")
+        perm = np.random.default_rng(seed).permutation(num_rows)
+        return [np.sort(p) for p in np.array_split(perm, k)]
+    else:
+        assignment = np.asarray(split)
+        if assignment.shape != (num_rows,) or not np.issubdtype(assignment.dtype, np.integer):
+            raise ValueError(f"split assignment must be {num_rows} integers, got "
+                             f"{assignment.dtype} array of shape {assignment.shape}")
+        k = int(assignment.max()) + 1
+    if len(assignment) != num_rows:
+        raise ValueError(f"split covers {len(assignment)} rows but the data has {num_rows}")
+    parts = [np.flatnonzero(assignment == p) for p in range(k)]
+    empty = [p for p, rows in enumerate(parts) if rows.size == 0]
+    if empty:
+        raise ValueError(f"split leaves workers {empty[:5]} without data")
+    return parts
+
+
+class DistributedProblem:
+    """``min_x sum_i f_i(x)`` over ``n`` workers, each ``f_i`` ``mu``-strongly convex, ``L``-smooth.
+
+    Subclasses set ``num_workers``, ``dim``, ``mu``, ``L``, ``x_star`` and implement
+    :meth:`grads` (all workers at once) and :meth:`grad` (one worker, optionally a mini-batch).
+    """
+
+    num_workers: int
+    dim: int
+    mu: float
+    L: float
+    x_star: np.ndarray
+
+    def _check_constants(self) -> None:
+        if not self.mu > 0:
+            raise ValueError(f"the local functions are not strongly convex (mu={self.mu:.3g}); "
+                             "give each worker more samples than features or set reg > 0")
+
+    @property
+    def condition_number(self) -> float:
+        return self.L / self.mu
+
+    def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def grads(self, X: np.ndarray) -> np.ndarray:
+        """``(n, d)`` array of ``grad f_i(X[i])``."""
+        raise NotImplementedError
+
+    def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
+        """``grad f_i^*(y) = argmin_x f_i(x) - <y, x>``."""
+        raise NotImplementedError
+
+    def conjugate_grads(self, Y: np.ndarray) -> np.ndarray:
+        return np.stack([self.conjugate_grad(i, Y[i]) for i in range(self.num_workers)])
+
+    def error(self, X: np.ndarray) -> float:
+        """The paper's metric ``(1/n) sum_i ||x_i - x*||^2`` for per-worker iterates ``X``."""
+        return float(np.mean(np.sum((X - self.x_star) ** 2, axis=1)))
+
+    def local_samples(self, i: int) -> int:
+        raise NotImplementedError
+
+
+def _as_rows(A: Any, rows: np.ndarray) -> np.ndarray:
+    block = A[rows]
+    return np.asarray(block.toarray() if sp.issparse(block) else block, dtype=np.float64)
+
+
+def _check_data(A: Any, b: Any) -> tuple[Any, np.ndarray]:
+    if not sp.issparse(A):
+        A = np.asarray(A, dtype=np.float64)
+        if A.ndim != 2:
+            raise ValueError(f"A must be a 2-d array, got shape {A.shape}")
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if b.shape[0] != A.shape[0]:
+        raise ValueError(f"b has {b.shape[0]} entries but A has {A.shape[0]} rows")
+    return A, b
+
+
+class LeastSquares(DistributedProblem):
+    """``f_i(x) = (1/(2 m_i)) ||A_i x - b_i||^2 + (reg/2) ||x||^2`` with worker ``i``'s rows.
+
+    Local Hessians ``H_i`` are precomputed (``d`` is small in this setting), so a gradient is one
+    ``d x d`` product and the conjugate gradient ``H_i^{-1}(y + c_i)`` one triangular solve pair.
+    """
+
+    def __init__(self, A: Any, b: Any, split: Partition | np.ndarray | int, *, reg: float = 0.0,
+                 seed: int | None = 0) -> None:
+        if reg < 0:
+            raise ValueError(f"reg must be >= 0, got {reg}")
+        A, b = _check_data(A, b)
+        self.reg = float(reg)
+        self.parts_ = split_rows(A.shape[0], split, seed)
+        self._A = [_as_rows(A, r) for r in self.parts_]
+        self._b = [b[r] for r in self.parts_]
+        self.num_workers, self.dim = len(self.parts_), A.shape[1]
+        eye = np.eye(self.dim)
+        self.H = np.stack([a.T @ a / len(a) + self.reg * eye for a in self._A])
+        self.c = np.stack([a.T @ y / len(a) for a, y in zip(self._A, self._b)])
+        eig = np.linalg.eigvalsh(self.H)
+        self.mu, self.L = float(eig[:, 0].min()), float(eig[:, -1].max())
+        self._check_constants()
+        self.x_star = np.linalg.solve(self.H.sum(0), self.c.sum(0))
+        self._H_inv = np.linalg.inv(self.H)
+
+    def local_samples(self, i: int) -> int:
+        return len(self._b[i])
+
+    def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        if batch_size is None:
+            return self.H[i] @ x - self.c[i]
+        rows = rng.integers(0, len(self._b[i]), batch_size)
+        a = self._A[i][rows]
+        return a.T @ (a @ x - self._b[i][rows]) / batch_size + self.reg * x
+
+    def grads(self, X: np.ndarray) -> np.ndarray:
+        return np.einsum("nij,nj->ni", self.H, X) - self.c
+
+    def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
+        return self._H_inv[i] @ (y + self.c[i])
+
+    def conjugate_grads(self, Y: np.ndarray) -> np.ndarray:
+        return np.einsum("nij,nj->ni", self._H_inv, Y + self.c)
+
+
+def _sigmoid(t: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * t))
+
+
+class Logistic(DistributedProblem):
+    """``f_i(x) = (1/m_i) sum_k log(1 + exp(-b_k a_k.x)) + (reg/2) ||x||^2``, labels ``b = +-1``.
+
+    ``mu = reg`` and ``L = reg + max_i lambda_max(A_i^T A_i) / (4 m_i)``; ``x*`` is found by
+    Newton's method on the full sum to machine precision.
+    """
+
+    def __init__(self, A: Any, b: Any, split: Partition | np.ndarray | int, *, reg: float = 0.1,
+                 seed: int | None = 0) -> None:
+        A, b = _check_data(A, b)
+        if not reg > 0:
+            raise ValueError(f"reg must be > 0 for a strongly convex logistic loss (mu = reg), "
+                             f"got {reg}")
+        labels = np.unique(b)
+        if not np.all(np.isin(labels, (-1.0, 1.0))):
+            raise ValueError(f"logistic labels must be -1/+1, got values {labels[:5]}")
+        self.reg = float(reg)
+        self.parts_ = split_rows(A.shape[0], split, seed)
+        # Rows pre-multiplied by their label: the loss only ever sees b_k a_k.
+        self._S = [_as_rows(A, r) * b[r, None] for r in self.parts_]
+        self.num_workers, self.dim = len(self.parts_), A.shape[1]
+        self.mu = self.reg
+        self.L = self.reg + max(np.linalg.eigvalsh(s.T @ s)[-1] / (4 * len(s)) for s in self._S)
+        self._check_constants()
+        self.x_star = self._newton(lambda x: sum(self._grad_hess(i, x)[0] for i in range(
+            self.num_workers)), lambda x: sum(self._grad_hess(i, x)[1] for i in range(
+                self.num_workers)), np.zeros(self.dim))
+        self._conj_warm = np.zeros((self.num_workers, self.dim))
+
+    def local_samples(self, i: int) -> int:
+        return len(self._S[i])
+
+    def _grad_hess(self, i: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = self._S[i]
+        p = _sigmoid(-(s @ x))
+        g = -(s.T @ p) / len(s) + self.reg * x
+        h = (s.T * (p * (1 - p))) @ s / len(s) + self.reg * np.eye(self.dim)
+        return g, h
+
+    @staticmethod
+    def _newton(grad, hess, x: np.ndarray, tol: float = 1e-13, max_iter: int = 100) -> np.ndarray:
+        for _ in range(max_iter):
+            g = grad(x)
+            step = np.linalg.solve(hess(x), g)
+            x = x - step
+            if np.linalg.norm(step) <= tol * max(1.0, np.linalg.norm(x)):
+                break
+        return x
+
+    def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        s = self._S[i] if batch_size is None else self._S[i][
+            rng.integers(0, len(self._S[i]), batch_size)]
+        return -(s.T @ _sigmoid(-(s @ x))) / len(s) + self.reg * x
+
+    def grads(self, X: np.ndarray) -> np.ndarray:
+        return np.stack([self.grad(i, X[i]) for i in range(self.num_workers)])
+
+    def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
+        # Warm-started Newton: dual methods query nearby y's, so two or three steps suffice.
+        x = self._newton(lambda x: self._grad_hess(i, x)[0] - y,
+                         lambda x: self._grad_hess(i, x)[1], self._conj_warm[i])
+        self._conj_warm[i] = x
+        return x
+
+
+def _synthetic_design(num_workers: int, dim: int, samples_per_worker: int, heterogeneity: float,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian rows; worker ``i``'s rows are shifted by ``heterogeneity`` times its own mean."""
+    shift = heterogeneity * rng.standard_normal((num_workers, 1, dim))
+    A = rng.standard_normal((num_workers, samples_per_worker, dim)) + shift
+    assignment = np.repeat(np.arange(num_workers), samples_per_worker)
+    return A.reshape(-1, dim), assignment
+
+
+def synthetic_least_squares(num_workers: int, dim: int = 10, samples_per_worker: int = 50, *,
+                            heterogeneity: float = 0.0, noise: float = 0.1, reg: float = 0.0,
+                            seed: int = 0) -> LeastSquares:
+    """Least squares with ``b = A w + noise``; ``heterogeneity > 0`` gives each worker its own
+    feature mean and regression vector, so the local minimizers disagree."""
+    rng = np.random.default_rng(seed)
+    A, assignment = _synthetic_design(num_workers, dim, samples_per_worker, heterogeneity, rng)
+    w = rng.standard_normal(dim) + heterogeneity * rng.standard_normal((num_workers, dim))[
+        assignment]
+    b = np.einsum("ij,ij->i", A, np.broadcast_to(w, A.shape)) + noise * rng.standard_normal(len(A))
+    return LeastSquares(A, b, assignment, reg=reg)
+
+
+def synthetic_logistic(num_workers: int, dim: int = 10, samples_per_worker: int = 50, *,
+                       heterogeneity: float = 0.0, reg: float = 0.1, seed: int = 0) -> Logistic:
+    """Logistic regression with labels drawn from a logistic model on Gaussian rows."""
+    rng = np.random.default_rng(seed)
+    A, assignment = _synthetic_design(num_workers, dim, samples_per_worker, heterogeneity, rng)
+    w = rng.standard_normal(dim)
+    b = np.where(rng.random(len(A)) < _sigmoid(A @ w), 1.0, -1.0)
+    return Logistic(A, b, assignment, reg=reg)
+
+
+def averaging_problem(values: np.ndarray) -> LeastSquares:
+    """``f_i(x) = ||x - v_i||^2 / 2``: the consensus-averaging problem, ``x* = mean(v)``.
+
+    The problem randomized and synchronous gossip solve; any method can run on it too.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"values must be (num_workers, dim), got shape {values.shape}")
+    n, d = values.shape
+    A = np.tile(np.eye(d), (n, 1))
+    return LeastSquares(A * np.sqrt(d), values.ravel() * np.sqrt(d), np.repeat(np.arange(n), d))
+
+
+def libsvm_problem(name: str, split: Partition | np.ndarray | int, *, kind: str = "logistic",
+                   reg: float = 0.1, max_samples: int | None = None, seed: int = 0,
+                   root: str | None = None) -> DistributedProblem:
+    """A LIBSVM binary dataset (``a9a``, ``w8a`` or a file path) as a distributed problem.
+
+    ``kind`` is ``"logistic"`` or ``"least_squares"`` (on the -1/+1 labels); ``max_samples``
+    keeps a seeded random subset of rows before splitting.
+    """
+    from graphopt.datasets import load_libsvm
+
+    if kind not in ("logistic", "least_squares"):
+        raise ValueError(f"kind must be 'logistic' or 'least_squares', got {kind!r}")
+    X, y = load_libsvm(name, root=root)
+    if max_samples is not None and max_samples < X.shape[0]:
+        keep = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_samples, replace=False))
+        X, y = X[keep], y[keep]
+    y = np.where(np.asarray(y) > 0, 1.0, -1.0)
+    cls = Logistic if kind == "logistic" else LeastSquares
+    return cls(X, y, split, reg=reg, seed=seed)
