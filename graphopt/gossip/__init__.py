@@ -3,6 +3,9 @@
 ``spectral``: χ1, χ2, effective resistances and λ2 of a rate-weighted gossip Laplacian.
 ``rates``: edge-rate design (uniform at DADAO's threshold, the min-total-rate SDP and its
 first-order counterpart, max-λ2, FMMC/FDLA, Metropolis and max-degree weights).
+``problems``: distributed least squares and ℓ2-logistic regression with μ, L and the exact optimum.
+``dadao``, ``baselines``: DADAO and gossip / DGD / MSDA / ADOM+ / Continuized on one event
+simulator (``simulator``); ``runner.run`` picks a method by name; ``report`` plots and writes CSV.
 """
 
 from graphopt.gossip.spectral import (
@@ -42,3 +45,31 @@ __all__ = ["DENSE_MAX_NODES", "GossipSpectrum", "algebraic_connectivity", "chi1"
            "fdla_weights", "first_order_rates", "fmmc_weights", "max_degree_weights",
            "max_lambda2_rates", "metropolis_weights", "mixing_rate", "scale_to_threshold",
            "sdp_rates", "uniform_rates"]
+from graphopt.gossip.problems import (
+    DistributedProblem,
+    LeastSquares,
+    Logistic,
+    averaging_problem,
+    libsvm_problem,
+    split_rows,
+    synthetic_least_squares,
+    synthetic_logistic,
+)
+from graphopt.gossip.simulator import GossipMethod, History
+from graphopt.gossip.dadao import DADAO, dadao_constants
+from graphopt.gossip.baselines import (
+    DGD,
+    MSDA,
+    ADOMPlus,
+    Continuized,
+    RandomizedGossip,
+    SynchronousGossip,
+)
+from graphopt.gossip.runner import METHODS, make_method, run
+from graphopt.gossip.report import plot_convergence, save_convergence_plot, save_histories_csv
+
+__all__ += ["DistributedProblem", "LeastSquares", "Logistic", "averaging_problem",
+            "libsvm_problem", "split_rows", "synthetic_least_squares", "synthetic_logistic",
+            "GossipMethod", "History", "DADAO", "dadao_constants", "DGD", "MSDA", "ADOMPlus",
+            "Continuized", "RandomizedGossip", "SynchronousGossip", "METHODS", "make_method", "run",
+            "plot_convergence", "save_convergence_plot", "save_histories_csv"]
