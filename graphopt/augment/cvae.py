@@ -285,10 +285,11 @@ class FeatureSampler:
         out = []
         with torch.no_grad():
             for _ in range(num_samples):
+                # z for all nodes at once (O(N * latent)) so the result does not depend on batch_size
+                z = torch.randn(self.num_nodes, self.latent, generator=gen).split(self.batch_size)
                 parts = []
-                for cond in self._cond:
-                    z = torch.randn(cond.size(0), self.latent, generator=gen)
-                    logits = self.net.decode(z, cond)
+                for zb, cond in zip(z, self._cond):
+                    logits = self.net.decode(zb, cond)
                     parts.append(row_normalize(torch.sigmoid(logits)) if self.bce else logits)
                 xbar = torch.cat(parts)
                 if self.isolated.size:
