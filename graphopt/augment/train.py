@@ -49,7 +49,8 @@ class LAClassifier:
     stops after that many epochs without a lower validation loss).
 
     ``pool_size`` trades freshness for speed on CPU: that many matrices are generated once per fit
-    and each pass draws from them (``None``: every pass samples anew, as in the paper).
+    and each pass draws from them (``None``: every pass samples anew, as in the paper). A
+    partitioned fit always samples anew, since each batch is a different node set.
 
     Fitted state: ``model_`` (best validation loss), ``generated_`` (its validation ``X̄``; for a
     partitioned fit ``generated_seed_`` regenerates it), ``best_epoch_``, ``history_``.
@@ -92,13 +93,13 @@ class LAClassifier:
         groups = model.param_groups(self.weight_decay) if hasattr(model, "param_groups") else None
         return torch.optim.Adam(groups or model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-    def _drawer(self, graph: Graph, gen: torch.Generator):
+    def _drawer(self, graph: Graph, gen: torch.Generator, pool: bool = True):
         """A function returning ``num_generated`` matrices for ``graph`` per call."""
         m = self.num_generated
         if m == 0:
             return lambda: []
         sampler = self.generator.sampler(graph)
-        if self.pool_size is None:
+        if self.pool_size is None or not pool:
             return lambda: sampler.sample(m, gen)
         pool = sampler.sample(self.pool_size, gen)
         return lambda: [pool[i] for i in torch.randperm(len(pool), generator=gen)[:m].tolist()]
@@ -192,7 +193,7 @@ class LAClassifier:
                     if not bool(train[nodes].any()):
                         continue
                     x, ei = self._inputs(sub)
-                    ce, cons = self._step(model, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen))
+                    ce, cons = self._step(model, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False))
                     ces.append(ce)
                     conss.append(cons)
                 val_seed = int(torch.randint(2**62, (1,), generator=gen))
@@ -224,7 +225,8 @@ class LAClassifier:
             for start in range(0, p.num_parts, q):
                 sub = p.subgraph(np.arange(start, min(start + q, p.num_parts)))
                 x, ei = self._inputs(sub)
-                out[torch.from_numpy(sub.node_map)] = F.log_softmax(model(x, ei, self._drawer(sub, gen)()), dim=1)
+                out[torch.from_numpy(sub.node_map)] = F.log_softmax(model(x, ei, self._drawer(sub, gen, False)()),
+                                                                    dim=1)
         return out
 
     # ------------------------------------------------------------------ prediction
