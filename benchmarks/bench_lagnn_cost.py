@@ -37,9 +37,11 @@ def main() -> None:
     results = {}
     for ds in args.datasets:
         g = load_planetoid(ds)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         cvae = NeighborCVAE(seed=0, progress=False).fit(g)
-        r = {"cvae_fit_s": time.perf_counter() - t, "pairs": cvae.history_[0]["pairs"]}
+        # CPU seconds beside wall seconds: on a shared machine the wall clock counts other jobs' load
+        r = {"cvae_fit_s": time.perf_counter() - t, "cvae_fit_cpu_s": time.process_time() - cpu,
+             "pairs": cvae.history_[0]["pairs"]}
         t = time.perf_counter()
         sampler = cvae.sampler(g)
         r["sampler_setup_s"] = time.perf_counter() - t
@@ -59,11 +61,11 @@ def main() -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump({"config": vars(args), "results": results}, fh, indent=1)
     os.replace(tmp, args.out)
-    print("| dataset | CVAE pre-training (s) | one X̄ (s) | GCN epoch (s) | LA-GCN / GCN, fresh X̄ | "
+    print("| dataset | CVAE pre-training, wall / CPU (s) | one X̄ (s) | GCN epoch (s) | LA-GCN / GCN, fresh X̄ | "
           "LA-GCN / GCN, pool 16 | LA-GAT / GAT, pool 16 |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for ds, r in results.items():
-        print(f"| {ds} | {r['cvae_fit_s']:.1f} | {r['generate_one_xbar_s']:.3f} | {r['gcn_epoch_s']:.3f} | "
+        print(f"| {ds} | {r['cvae_fit_s']:.1f} / {r['cvae_fit_cpu_s']:.1f} | {r['generate_one_xbar_s']:.3f} | {r['gcn_epoch_s']:.3f} | "
               f"{r['la_gcn_epoch_s_fresh'] / r['gcn_epoch_s']:.1f}x | {r['la_gcn_epoch_s_pool16'] / r['gcn_epoch_s']:.1f}x | "
               f"{r['la_gat_epoch_s_pool16'] / r['gat_epoch_s']:.1f}x |")
 
