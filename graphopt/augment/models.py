@@ -52,6 +52,12 @@ def _inputs(x: torch.Tensor, generated: Sequence[torch.Tensor], num_generated: i
     return [x, *generated]
 
 
+def _branches(branches: nn.ModuleList, xs: list[torch.Tensor], p: float, training: bool, act,
+              *args: Any) -> torch.Tensor:
+    """The branched first layer: dropout, layer, activation per input matrix, outputs concatenated."""
+    return torch.cat([act(layer(dropout(xi, p, training), *args)) for layer, xi in zip(branches, xs)], dim=-1)
+
+
 class LAGCN(nn.Module):
     """Two-layer GCN (Kipf & Welling) with a branched first layer.
 
@@ -69,8 +75,8 @@ class LAGCN(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-        h = torch.cat([F.relu(conv(dropout(xi, self.dropout, self.training), edge_index))
-                       for conv, xi in zip(self.branches, _inputs(x, generated, self.num_generated))], dim=-1)
+        xs = _inputs(x, generated, self.num_generated)
+        h = _branches(self.branches, xs, self.dropout, self.training, F.relu, edge_index)
         return self.conv2(dropout(h, self.dropout, self.training), edge_index)
 
 
@@ -93,8 +99,8 @@ class LAGAT(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-        h = torch.cat([F.elu(conv(dropout(xi, self.dropout, self.training), edge_index))
-                       for conv, xi in zip(self.branches, _inputs(x, generated, self.num_generated))], dim=-1)
+        xs = _inputs(x, generated, self.num_generated)
+        h = _branches(self.branches, xs, self.dropout, self.training, F.elu, edge_index)
         return self.conv2(dropout(h, self.dropout, self.training), edge_index)
 
 
@@ -127,8 +133,8 @@ class LAGCNII(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         ei, ew = gcn_norm(edge_index, None, x.size(0), add_self_loops=True)
-        h0 = torch.cat([F.relu(lin(dropout(xi, self.dropout, self.training)))
-                        for lin, xi in zip(self.branches, _inputs(x, generated, self.num_generated))], dim=-1)
+        h0 = _branches(self.branches, _inputs(x, generated, self.num_generated), self.dropout, self.training,
+                       F.relu)
         h = h0
         for conv in self.convs:
             h = F.relu(conv(dropout(h, self.dropout, self.training), h0, ei, ew))

@@ -137,30 +137,40 @@ class LAClassifier:
             model = self._fresh_model()
             opt = self._optimizer(model)
             draw = self._drawer(graph, gen)
-            best, bad, best_state = float("inf"), 0, None
-            self.history_: list[dict[str, float]] = []
-            for epoch in tqdm(range(self.epochs), desc="LA-GNN", disable=not self.progress):
+
+            def run_epoch():
                 ce, cons = self._step(model, opt, x, ei, y, train, draw)
                 model.eval()
                 with torch.no_grad():
                     gen_val = draw()
-                    out = F.log_softmax(model(x, ei, gen_val), dim=1)
-                val_loss = float(F.nll_loss(out[val], y[val]))
-                val_acc = float((out[val].argmax(1) == y[val]).float().mean())
-                self.history_.append({"epoch": epoch, "train_loss": ce, "consistency": cons,
-                                      "val_loss": val_loss, "val_acc": val_acc})
-                if val_loss < best:
-                    best, bad, best_state = val_loss, 0, copy.deepcopy(model.state_dict())
-                    self.generated_, self.best_epoch_ = gen_val, epoch
-                else:
-                    bad += 1
-                    if self.patience is not None and bad >= self.patience:
-                        break
+                    return ce, cons, F.log_softmax(model(x, ei, gen_val), dim=1), gen_val
+
+            self.generated_ = self._select(model, run_epoch, y, val, "LA-GNN")
+        self.graph_, self.partition_ = graph, None
+        return self
+
+    def _select(self, model: nn.Module, run_epoch, y: torch.Tensor, val: torch.Tensor, desc: str) -> Any:
+        """The epoch loop of both fits: keep the model with the lowest validation loss and return what
+        ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it)."""
+        best, bad, best_state, kept = float("inf"), 0, None, None
+        self.history_: list[dict[str, float]] = []
+        for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress):
+            ce, cons, logp, val_generated = run_epoch()
+            val_loss = float(F.nll_loss(logp[val], y[val]))
+            val_acc = float((logp[val].argmax(1) == y[val]).float().mean())
+            self.history_.append({"epoch": epoch, "train_loss": ce, "consistency": cons,
+                                  "val_loss": val_loss, "val_acc": val_acc})
+            if val_loss < best:
+                best, bad, best_state, kept = val_loss, 0, copy.deepcopy(model.state_dict()), val_generated
+                self.best_epoch_ = epoch
+            else:
+                bad += 1
+                if self.patience is not None and bad >= self.patience:
+                    break
         model.load_state_dict(best_state)
         model.eval()
-        self.model_, self.best_val_loss_, self.graph_ = model, best, graph
-        self.partition_ = None
-        return self
+        self.model_, self.best_val_loss_ = model, best
+        return kept
 
     def _fresh_model(self) -> nn.Module:
         model = copy.deepcopy(self.model)
@@ -182,11 +192,10 @@ class LAClassifier:
             torch.manual_seed(self.seed)
             model = self._fresh_model()
             opt = self._optimizer(model)
-            best, bad, best_state = float("inf"), 0, None
-            self.history_ = []
-            for epoch in tqdm(range(self.epochs), desc="LA-GNN (clusters)", disable=not self.progress):
-                ces, conss = [], []
+
+            def run_epoch():
                 order = rng.permutation(partition.num_parts)
+                ces, conss = [], []
                 for start in range(0, partition.num_parts, parts_per_batch):
                     sub = partition.subgraph(order[start:start + parts_per_batch])
                     nodes = torch.from_numpy(sub.node_map)
@@ -197,22 +206,10 @@ class LAClassifier:
                     ces.append(ce)
                     conss.append(cons)
                 val_seed = int(torch.randint(2**62, (1,), generator=gen))
-                logp = self._predict_clustered(model, val_seed)
-                val_loss = float(F.nll_loss(logp[val], y[val]))
-                val_acc = float((logp[val].argmax(1) == y[val]).float().mean())
-                self.history_.append({"epoch": epoch, "train_loss": float(np.mean(ces)),
-                                      "consistency": float(np.mean(conss)), "val_loss": val_loss,
-                                      "val_acc": val_acc})
-                if val_loss < best:
-                    best, bad, best_state = val_loss, 0, copy.deepcopy(model.state_dict())
-                    self.generated_seed_, self.best_epoch_ = val_seed, epoch
-                else:
-                    bad += 1
-                    if self.patience is not None and bad >= self.patience:
-                        break
-        model.load_state_dict(best_state)
-        model.eval()
-        self.model_, self.best_val_loss_ = model, best
+                return (float(np.mean(ces)), float(np.mean(conss)), self._predict_clustered(model, val_seed),
+                        val_seed)
+
+            self.generated_seed_ = self._select(model, run_epoch, y, val, "LA-GNN (clusters)")
         return self
 
     def _predict_clustered(self, model: nn.Module, seed: int) -> torch.Tensor:
