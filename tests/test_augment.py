@@ -277,3 +277,16 @@ def test_cli_runs_lagnn_on_cora(shared_root, tmp_path, capsys):
     assert main(argv) == 0
     assert ckpt.exists() and "LA-GCN on cora: test accuracy" in capsys.readouterr().out
     assert main(["lagnn", "--dataset", "nope", "--quiet"]) == 2
+
+
+def test_fast_dropout_keeps_the_law_of_inverted_dropout():
+    from graphopt.augment.models import dropout
+
+    x = torch.ones(400, 500)
+    torch.manual_seed(0)
+    out = dropout(x, 0.6)
+    assert abs(float((out == 0).float().mean()) - 0.6) < 0.01
+    assert abs(float(out.mean()) - 1.0) < 0.02  # kept entries are scaled by 1 / (1 - p)
+    assert dropout(x, 0.6, training=False) is x
+    torch.manual_seed(0)
+    torch.testing.assert_close(dropout(x, 0.6), out)
