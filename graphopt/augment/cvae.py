@@ -127,9 +127,10 @@ class NeighborCVAE:
     def fit(self, graph: Graph, partition: Any = None, parts_per_batch: int = 1) -> NeighborCVAE:
         """Train on every (centre, neighbour) pair of ``graph`` (self-loops excluded).
 
-        With a :class:`~graphopt.Partition`, each epoch visits random unions of ``parts_per_batch``
-        parts (Cluster-GCN batches) and trains on the pairs inside each, so only one batch's
-        features are ever dense; edges cut by the partition are not used.
+        With a :class:`~graphopt.Partition`, the parts are grouped once at random into unions of
+        ``parts_per_batch`` parts (Cluster-GCN batches); each epoch visits the batches in random order
+        and trains on the pairs inside each, so only one batch's features are ever dense. Edges
+        between batches are not used.
         """
         require_features(graph, "NeighborCVAE.fit")
         c = self.config
@@ -142,7 +143,7 @@ class NeighborCVAE:
         self.num_features_ = graph.num_features
         if partition is not None and partition.graph.num_nodes != graph.num_nodes:
             raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
-        batches = self._cluster_batches(graph, partition, parts_per_batch)
+        batches = self._cluster_batches(graph, partition, parts_per_batch, c.seed)
         if sum(b[0].size for b in batches) == 0:
             raise ValueError("graph has no edges between distinct nodes: the CVAE has no (centre, neighbour) pairs")
 
@@ -187,8 +188,8 @@ class NeighborCVAE:
         return self
 
     @staticmethod
-    def _cluster_batches(graph: Graph, partition: Any,
-                         parts_per_batch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    def _cluster_batches(graph: Graph, partition: Any, parts_per_batch: int,
+                         seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """(centre, neighbour, nodes) per batch; local ids into ``nodes`` (None: root ids, whole graph)."""
         def pairs(g: Graph) -> tuple[np.ndarray, np.ndarray]:
             src, dst = g.edge_index()
@@ -199,8 +200,7 @@ class NeighborCVAE:
             return [(*pairs(graph), None)]
         if not isinstance(parts_per_batch, int) or not 1 <= parts_per_batch <= partition.num_parts:
             raise ValueError(f"parts_per_batch must be in [1, {partition.num_parts}], got {parts_per_batch!r}")
-        rng = np.random.default_rng(0)
-        order = rng.permutation(partition.num_parts)
+        order = np.random.default_rng(seed).permutation(partition.num_parts)
         out = []
         for start in range(0, partition.num_parts, parts_per_batch):
             sub = partition.subgraph(order[start:start + parts_per_batch])
