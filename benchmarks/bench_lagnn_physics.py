@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--parts-per-batch", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--samples", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--cvae-hidden", type=int, default=64)
     ap.add_argument("--cvae-pairs", type=int, default=10000, help="pairs per CVAE epoch")
     ap.add_argument("--seed", type=int, default=0)
@@ -45,7 +46,7 @@ def main() -> None:
     cvae = NeighborCVAE(hidden_size=args.cvae_hidden, epochs=1, max_pairs_per_epoch=args.cvae_pairs,
                         seed=args.seed, progress=False).fit(g, part, parts_per_batch=args.parts_per_batch)
     r["cvae_s"], r["cvae_history"] = time.perf_counter() - t, cvae.history_
-    common = dict(epochs=args.epochs, patience=None, seed=args.seed, progress=False)
+    common = dict(epochs=args.epochs, lr=args.lr, patience=None, seed=args.seed, progress=False)
     for name, m in (("gcn", 0), ("la-gcn", 1)):
         t = time.perf_counter()
         kw = dict(num_samples=args.samples) if m else dict(num_samples=1, consistency=0.0)
