@@ -109,7 +109,8 @@ def table(results: dict) -> str:
             continue
         ds, name = key.split("/")
         acc = 100 * np.array([d["test"] for d in done])
-        rows.append(f"| {ds} | {name.upper()} | {PAPER[(ds, name)]:.1f} | {acc.mean():.1f} ± {acc.std():.1f} | "
+        spread = f"{acc.mean():.1f} ± {acc.std():.1f}" if len(done) > 1 else f"{acc.mean():.1f} (one run)"
+        rows.append(f"| {ds} | {name.upper()} | {PAPER[(ds, name)]:.1f} | {spread} | "
                     f"{len(done)} | {np.mean([d['epochs'] for d in done]):.0f} | "
                     f"{np.mean([d['seconds'] for d in done]):.0f} |")
     return "\n".join(rows)
