@@ -25,7 +25,7 @@ class SAGE(torch.nn.Module):
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # small dense models: extra threads mostly wait on a shared machine
     g = load_planetoid("cora")
     # One generator for every run, as in the paper; fit(g, partition) trains it on Cluster-GCN batches instead.
     cvae = NeighborCVAE(epochs=10, seed=0).fit(g)

@@ -22,6 +22,7 @@ follow the paper. Scoring runs every ``selection_every`` steps, not every step, 
 from __future__ import annotations
 
 import copy
+import sys
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -156,7 +157,7 @@ class NeighborCVAE:
         opt = torch.optim.Adam(self.net_.parameters(), lr=c.lr)
         self.history_: list[dict[str, Any]] = []
         step = 0
-        for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress):
+        for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
             total, count = 0.0, 0
             order = rng.permutation(len(batches)) if partition is not None else range(len(batches))
             for b in order:

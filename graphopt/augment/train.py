@@ -14,6 +14,7 @@ batch with a fixed grouping, regenerating the kept validation ``X̄`` from its s
 from __future__ import annotations
 
 import copy
+import sys
 from typing import Any, Sequence
 
 import numpy as np
@@ -154,7 +155,7 @@ class LAClassifier:
         ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it)."""
         best, bad, best_state, kept = float("inf"), 0, None, None
         self.history_: list[dict[str, float]] = []
-        for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress):
+        for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress or not sys.stderr.isatty()):
             ce, cons, logp, val_generated = run_epoch()
             val_loss = float(F.nll_loss(logp[val], y[val]))
             val_acc = float((logp[val].argmax(1) == y[val]).float().mean())
