@@ -22,8 +22,8 @@ follow the paper. Scoring runs every ``selection_every`` steps, not every step, 
 from __future__ import annotations
 
 import copy
-import sys
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
