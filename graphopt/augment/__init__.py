@@ -1,0 +1,15 @@
+"""Local augmentation for GNNs, LA-GNN (Liu et al., "Local Augmentation for Graph Neural Networks", ICML 2022).
+
+- :class:`NeighborCVAE`: the conditional VAE that learns ``p(x_neighbour | x_centre)`` over the edges.
+- :class:`LAGCN`, :class:`LAGAT`, :class:`LAGCNII`: backbones with the concatenation design;
+  :class:`AveragedInput` the averaging design; :class:`LocalAugmentation` wraps a user's PyG model.
+- :class:`LAClassifier`: K-pass training with the consistency loss and validation-loss model selection,
+  full-batch or over Cluster-GCN batches of a :class:`~graphopt.Partition`.
+"""
+
+from .cvae import FeatureSampler, NeighborCVAE, isolated_nodes
+from .models import LAGAT, LAGCN, LAGCNII, AveragedInput, LocalAugmentation
+from .train import LAClassifier, consistency_loss
+
+__all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes", "LAGCN", "LAGAT", "LAGCNII",
+           "AveragedInput", "LocalAugmentation", "LAClassifier", "consistency_loss"]

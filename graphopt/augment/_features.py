@@ -1,0 +1,34 @@
+"""Feature-matrix helpers shared by the generator and the trainer (dense or scipy CSR input)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..graph import Graph
+
+
+def require_features(graph: Any, who: str) -> None:
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a graphopt.Graph, got {type(graph).__name__}")
+    if graph.x is None:
+        raise ValueError(f"{who} needs node features, but graph.x is None")
+    if graph.y is not None and graph.y.ndim == 2:
+        raise ValueError(f"{who} trains single-label classifiers; graph.y is multi-hot {graph.y.shape}")
+
+
+def dense_rows(x: np.ndarray | sp.csr_matrix, rows: np.ndarray | None = None) -> torch.Tensor:
+    """Rows of ``x`` (all rows when ``rows`` is None) as a dense float32 tensor."""
+    part = x if rows is None else x[rows]
+    if sp.issparse(part):
+        part = part.toarray()
+    return torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))
+
+
+def row_normalize(x: torch.Tensor) -> torch.Tensor:
+    """Divide each row by its sum in O(NF); all-zero rows stay zero (the reference builds a dense N x N diagonal)."""
+    s = x.sum(dim=1, keepdim=True)
+    return x / torch.where(s == 0, torch.ones_like(s), s)

@@ -1,0 +1,348 @@
+"""The neighbour-feature generator of LA-GNN (Liu et al., ICML 2022, arXiv 2109.03856, Sec. 3.2).
+
+A conditional VAE learns ``p(x_u | x_v)`` over the edges ``(v, u)`` of a graph: the neighbour's
+features are the target, the centre's the condition. Encoder ``[x_u || x_v] -> hidden -> (mu,
+log sigma^2)``; decoder ``[z || x_v] -> hidden -> features``. Binary / bag-of-words features get a
+sigmoid output and BCE, continuous ones a linear output and MSE. Sampling draws ``z ~ N(0, I)`` for
+every node and decodes a generated matrix ``X̄`` (row ``v``: a plausible neighbour of ``v``).
+
+Isolated nodes have no (centre, neighbour) pair and so never appear as a training target or
+condition; at sampling time they are conditioned like any node (``isolated="generate"``, the
+decoder only needs ``x_v``) or, with ``isolated="self"``, their row of ``X̄`` is their own features.
+
+Optional checkpoint selection (``selection="bald"``) follows the paper's Eq. 10: a GCN pre-trained on
+``X`` scores each candidate ``X̄`` by BALD, ``H[mean_t p_t] - mean_t H[p_t]`` (mutual information
+between prediction and weights, estimated with ``selection_passes`` MC-dropout passes, averaged over
+nodes); the checkpoint with the highest score after ``selection_warmup`` steps is kept, and after
+each new best the GCN is trained ``selection_update`` more steps on that ``X̄`` (the reference code's
+schedule). The reference scores with cross-entropy on training labels instead of entropy; we
+follow the paper. Scoring runs every ``selection_every`` steps, not every step, to bound the cost.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..graph import Graph
+from ._features import dense_rows, require_features, row_normalize
+
+__all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes"]
+
+
+class _CVAENet(nn.Module):
+    def __init__(self, num_features: int, hidden: int, latent: int) -> None:
+        super().__init__()
+        self.enc = nn.Linear(2 * num_features, hidden)
+        self.mu = nn.Linear(hidden, latent)
+        self.logvar = nn.Linear(hidden, latent)
+        # [z || x_v] W = z W_z + x_v W_c: the condition term is computed once per node at sampling time
+        self.dec_z = nn.Linear(latent, hidden, bias=False)
+        self.dec_c = nn.Linear(num_features, hidden)
+        self.dec_out = nn.Linear(hidden, num_features)
+
+    def decode(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.dec_out(F.relu(self.dec_z(z) + cond))
+
+    def loss(self, x_u: torch.Tensor, x_v: torch.Tensor, bce: bool, gen: torch.Generator) -> torch.Tensor:
+        h = F.relu(self.enc(torch.cat([x_u, x_v], dim=1)))
+        mu, logvar = self.mu(h), self.logvar(h)
+        z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
+        out = self.decode(z, self.dec_c(x_v))
+        rec = (F.binary_cross_entropy_with_logits(out, x_u, reduction="sum") if bce
+               else F.mse_loss(out, x_u, reduction="sum"))
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (rec + kld) / x_u.size(0)
+
+
+@dataclass
+class _Config:
+    latent_size: int = 10
+    hidden_size: int = 256
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.01
+    loss: str = "auto"
+    isolated: str = "generate"
+    selection: str | None = None
+    selection_passes: int = 20
+    selection_every: int = 50
+    selection_warmup: int = 200
+    selection_update: int = 20
+    max_pairs_per_epoch: int | None = None
+    seed: int = 0
+
+
+class NeighborCVAE:
+    """Conditional VAE over (centre, neighbour) feature pairs; scikit-learn style.
+
+    Defaults follow the reference code for Cora/CiteSeer: latent 10, hidden 256, 10 epochs over all
+    pairs, batch 64, Adam lr 0.01. ``loss="auto"`` picks BCE when every feature lies in [0, 1]
+    (binary or bag-of-words) and MSE otherwise. ``max_pairs_per_epoch`` subsamples pairs on graphs
+    too large for full epochs. Fitted state: ``net_``, ``bce_``, ``num_features_``, ``history_``
+    (one dict per epoch) and, with selection, ``selection_score_`` and ``selection_history_``.
+    """
+
+    def __init__(self, *, latent_size: int = 10, hidden_size: int = 256, epochs: int = 10,
+                 batch_size: int = 64, lr: float = 0.01, loss: Literal["auto", "bce", "mse"] = "auto",
+                 isolated: Literal["generate", "self"] = "generate",
+                 selection: Literal["bald"] | None = None, selection_passes: int = 20,
+                 selection_every: int = 50, selection_warmup: int = 200, selection_update: int = 20,
+                 max_pairs_per_epoch: int | None = None, seed: int = 0, progress: bool = True) -> None:
+        self.config = _Config(latent_size, hidden_size, epochs, batch_size, lr, loss, isolated, selection,
+                              selection_passes, selection_every, selection_warmup, selection_update,
+                              max_pairs_per_epoch, seed)
+        self.progress = progress
+        self._validate()
+
+    def _validate(self) -> None:
+        c = self.config
+        for name in ("latent_size", "hidden_size", "epochs", "batch_size", "selection_passes",
+                     "selection_every"):
+            v = getattr(c, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not c.lr > 0:
+            raise ValueError(f"lr must be positive, got {c.lr!r}")
+        if c.loss not in ("auto", "bce", "mse"):
+            raise ValueError(f"loss must be 'auto', 'bce' or 'mse', got {c.loss!r}")
+        if c.isolated not in ("generate", "self"):
+            raise ValueError(f"isolated must be 'generate' or 'self', got {c.isolated!r}")
+        if c.selection not in (None, "bald"):
+            raise ValueError(f"selection must be None or 'bald', got {c.selection!r}")
+        if c.max_pairs_per_epoch is not None and c.max_pairs_per_epoch < 1:
+            raise ValueError(f"max_pairs_per_epoch must be positive or None, got {c.max_pairs_per_epoch!r}")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, graph: Graph, partition: Any = None, parts_per_batch: int = 1) -> NeighborCVAE:
+        """Train on every (centre, neighbour) pair of ``graph`` (self-loops excluded).
+
+        With a :class:`~graphopt.Partition`, the parts are grouped once at random into unions of
+        ``parts_per_batch`` parts (Cluster-GCN batches); each epoch visits the batches in random order
+        and trains on the pairs inside each, so only one batch's features are ever dense. Edges
+        between batches are not used.
+        """
+        require_features(graph, "NeighborCVAE.fit")
+        c = self.config
+        x = graph.x
+        values = x if isinstance(x, np.ndarray) else x.data
+        xmin, xmax = float(values.min(initial=0)), float(values.max(initial=0))
+        self.bce_ = c.loss == "bce" or (c.loss == "auto" and xmin >= 0 and xmax <= 1)
+        if c.loss == "bce" and (xmin < 0 or xmax > 1):
+            raise ValueError(f"loss='bce' needs features in [0, 1], got range [{xmin}, {xmax}]")
+        self.num_features_ = graph.num_features
+        if partition is not None and partition.graph.num_nodes != graph.num_nodes:
+            raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
+        batches = self._cluster_batches(graph, partition, parts_per_batch, c.seed)
+        if sum(b[0].size for b in batches) == 0:
+            raise ValueError("graph has no edges between distinct nodes: the CVAE has no (centre, neighbour) pairs")
+
+        gen = torch.Generator().manual_seed(c.seed)
+        rng = np.random.default_rng(c.seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(c.seed)
+            self.net_ = _CVAENet(self.num_features_, c.hidden_size, c.latent_size)
+            selector = _BaldSelector(self, graph, gen) if c.selection == "bald" else None
+        opt = torch.optim.Adam(self.net_.parameters(), lr=c.lr)
+        self.history_: list[dict[str, Any]] = []
+        step = 0
+        for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
+            total, count = 0.0, 0
+            order = rng.permutation(len(batches)) if partition is not None else range(len(batches))
+            for b in order:
+                centre, neighbour, nodes = batches[b]
+                feats = dense_rows(x, nodes) if nodes is not None else None
+                perm = rng.permutation(centre.size)
+                if c.max_pairs_per_epoch is not None:
+                    share = c.max_pairs_per_epoch * centre.size // max(1, sum(t[0].size for t in batches))
+                    perm = perm[:max(1, share)]
+                for start in range(0, perm.size, c.batch_size):
+                    idx = perm[start:start + c.batch_size]
+                    if feats is None:
+                        x_v, x_u = dense_rows(x, centre[idx]), dense_rows(x, neighbour[idx])
+                    else:
+                        x_v, x_u = feats[centre[idx]], feats[neighbour[idx]]
+                    self.net_.train()
+                    loss = self.net_.loss(x_u, x_v, self.bce_, gen)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += loss.item() * idx.size
+                    count += idx.size
+                    step += 1
+                    if selector is not None:
+                        selector.maybe_score(step)
+            self.history_.append({"epoch": epoch, "loss": total / max(count, 1), "pairs": count})
+        if selector is not None:
+            selector.finish()
+        return self
+
+    @staticmethod
+    def _cluster_batches(graph: Graph, partition: Any, parts_per_batch: int,
+                         seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        """(centre, neighbour, nodes) per batch; local ids into ``nodes`` (None: root ids, whole graph)."""
+        def pairs(g: Graph) -> tuple[np.ndarray, np.ndarray]:
+            src, dst = g.edge_index()
+            keep = src != dst
+            return src[keep], dst[keep]
+
+        if partition is None:
+            return [(*pairs(graph), None)]
+        if not isinstance(parts_per_batch, int) or not 1 <= parts_per_batch <= partition.num_parts:
+            raise ValueError(f"parts_per_batch must be in [1, {partition.num_parts}], got {parts_per_batch!r}")
+        order = np.random.default_rng(seed).permutation(partition.num_parts)
+        out = []
+        for start in range(0, partition.num_parts, parts_per_batch):
+            sub = partition.subgraph(order[start:start + parts_per_batch])
+            out.append((*pairs(sub), sub.node_map))
+        return out
+
+    # ------------------------------------------------------------------ sampling
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "net_"):
+            raise RuntimeError("NeighborCVAE is not fitted: call fit(graph) or NeighborCVAE.load(path)")
+
+    def sampler(self, graph: Graph, *, batch_size: int = 4096) -> FeatureSampler:
+        """A :class:`FeatureSampler` for ``graph``: the decoder's condition term is computed once per node."""
+        self._check_fitted()
+        require_features(graph, "NeighborCVAE.sampler")
+        if graph.num_features != self.num_features_:
+            raise ValueError(f"graph has {graph.num_features} features, the CVAE was fitted on {self.num_features_}")
+        return FeatureSampler(self, graph, batch_size)
+
+    def sample(self, graph: Graph, num_samples: int = 1, *, seed: int | torch.Generator | None = 0,
+               batch_size: int = 4096) -> list[torch.Tensor]:
+        """``num_samples`` generated matrices, each ``(N, F)`` float32, made ``batch_size`` rows at a time."""
+        return self.sampler(graph, batch_size=batch_size).sample(num_samples, seed)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted generator to ``path`` atomically (temp file + rename)."""
+        self._check_fitted()
+        path = Path(path)
+        state = {"config": asdict(self.config), "bce": self.bce_, "num_features": self.num_features_,
+                 "state_dict": self.net_.state_dict()}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, progress: bool = True) -> NeighborCVAE:
+        """Read a generator written by :meth:`save` (``weights_only=True``: no code is unpickled)."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self = cls(progress=progress, **state["config"])
+        self.bce_, self.num_features_ = bool(state["bce"]), int(state["num_features"])
+        self.net_ = _CVAENet(self.num_features_, self.config.hidden_size, self.config.latent_size)
+        self.net_.load_state_dict(state["state_dict"])
+        return self
+
+
+def isolated_nodes(graph: Graph) -> np.ndarray:
+    """Nodes with no neighbour other than themselves: they are never the centre of a training pair."""
+    src, dst = graph.edge_index()
+    return np.flatnonzero(np.bincount(src[src != dst], minlength=graph.num_nodes) == 0)
+
+
+class FeatureSampler:
+    """Draws generated matrices ``X̄`` for one graph; rows are normalized to sum 1 under BCE (as the
+    reference does, in O(NF)) and left as decoded under MSE."""
+
+    def __init__(self, cvae: NeighborCVAE, graph: Graph, batch_size: int = 4096) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size!r}")
+        self.net = cvae.net_
+        self.bce = cvae.bce_
+        self.latent = cvae.config.latent_size
+        self.x = graph.x
+        self.num_nodes = graph.num_nodes
+        self.batch_size = batch_size
+        self.isolated = isolated_nodes(graph) if cvae.config.isolated == "self" else np.empty(0, np.int64)
+        self.net.eval()
+        with torch.no_grad():
+            self._cond = [self.net.dec_c(dense_rows(self.x, np.arange(s, min(s + batch_size, self.num_nodes))))
+                          for s in range(0, self.num_nodes, batch_size)]
+
+    def sample(self, num_samples: int = 1, seed: int | torch.Generator | None = 0) -> list[torch.Tensor]:
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(
+            int(seed) if seed is not None else int(torch.seed() % 2**62))
+        out = []
+        with torch.no_grad():
+            for _ in range(num_samples):
+                # z for all nodes at once (O(N * latent)) so the result does not depend on batch_size
+                z = torch.randn(self.num_nodes, self.latent, generator=gen).split(self.batch_size)
+                parts = []
+                for zb, cond in zip(z, self._cond):
+                    logits = self.net.decode(zb, cond)
+                    parts.append(row_normalize(torch.sigmoid(logits)) if self.bce else logits)
+                xbar = torch.cat(parts)
+                if self.isolated.size:
+                    own = dense_rows(self.x, self.isolated)
+                    xbar[torch.from_numpy(self.isolated)] = row_normalize(own) if self.bce else own
+                out.append(xbar)
+        return out
+
+
+class _BaldSelector:
+    """Checkpoint selection by the paper's Eq. 10 (BALD with MC dropout of a pre-trained GCN)."""
+
+    def __init__(self, cvae: NeighborCVAE, graph: Graph, gen: torch.Generator) -> None:
+        from .models import LAGCN
+
+        if graph.y is None or graph.train_mask is None:
+            raise ValueError("selection='bald' needs graph.y and graph.train_mask to pre-train the scoring GCN")
+        self.cvae, self.graph, self.gen = cvae, graph, gen
+        self.edge_index = torch.from_numpy(graph.edge_index())
+        self.y = torch.from_numpy(graph.y)
+        self.train = torch.from_numpy(graph.train_mask)
+        self.gcn = LAGCN(graph.num_features, 32, graph.num_classes, num_generated=0, dropout=0.5)
+        self.opt = torch.optim.Adam(self.gcn.parameters(), lr=0.01, weight_decay=5e-4)
+        self._fit_gcn(row_normalize(dense_rows(graph.x)), 100)
+        self.best_score, self.best_state = -float("inf"), None
+        cvae.selection_score_, cvae.selection_history_ = None, []
+
+    def _fit_gcn(self, x: torch.Tensor, steps: int) -> None:
+        self.gcn.train()
+        for _ in range(steps):
+            self.opt.zero_grad()
+            F.cross_entropy(self.gcn(x, self.edge_index)[self.train], self.y[self.train]).backward()
+            self.opt.step()
+
+    def maybe_score(self, step: int) -> None:
+        c = self.cvae.config
+        if step <= c.selection_warmup or step % c.selection_every:
+            return
+        xbar = self.cvae.sampler(self.graph).sample(1, self.gen)[0]
+        self.gcn.train()  # dropout on: MC-dropout passes
+        with torch.no_grad():
+            probs = torch.stack([F.softmax(self.gcn(xbar, self.edge_index), dim=1)
+                                 for _ in range(c.selection_passes)])
+        mean = probs.mean(0)
+        entropy = lambda p: -(p * torch.log(p.clamp_min(1e-12))).sum(-1)  # noqa: E731
+        score = float((entropy(mean) - entropy(probs).mean(0)).mean())
+        self.cvae.selection_history_.append({"step": step, "bald": score})
+        if score > self.best_score:
+            self.best_score, self.best_state = score, copy.deepcopy(self.cvae.net_.state_dict())
+            self._fit_gcn(xbar, c.selection_update)
+
+    def finish(self) -> None:
+        if self.best_state is not None:
+            self.cvae.net_.load_state_dict(self.best_state)
+            self.cvae.selection_score_ = self.best_score

@@ -1,0 +1,259 @@
+"""LA-GNN training (Liu et al., ICML 2022, Sec. 3.3): K passes per step with fresh ``X̄``, consistency loss.
+
+Loss per step: the mean cross-entropy of K forward passes, each with freshly sampled generated
+matrices, plus ``lambda`` times the consistency loss (squared distance of every pass's prediction
+to the sharpened average prediction, temperature T, over all nodes). The model kept is the one with
+the lowest validation loss; the ``X̄`` used for that validation pass is kept for test time.
+
+On graphs too large for full-batch training, :meth:`LAClassifier.fit` takes a
+:class:`~graphopt.Partition`: each step trains on one Cluster-GCN batch (a union of METIS parts,
+inter-part edges kept) with ``X̄`` generated for that batch only, and evaluation runs batch by
+batch with a fixed grouping, regenerating the kept validation ``X̄`` from its seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..graph import Graph
+from ._features import dense_rows, require_features, row_normalize
+from .cvae import NeighborCVAE
+
+__all__ = ["LAClassifier", "consistency_loss"]
+
+
+def consistency_loss(log_probs: Sequence[torch.Tensor], temperature: float = 0.5) -> torch.Tensor:
+    """Mean over passes of ``mean_i ||p_i - sharpen(mean p)_i||^2`` (the sharpened target is not differentiated)."""
+    probs = [lp.exp() for lp in log_probs]
+    avg = torch.stack(probs).mean(0)
+    sharp = avg.pow(1.0 / temperature)
+    sharp = (sharp / sharp.sum(dim=1, keepdim=True)).detach()
+    return torch.stack([(p - sharp).pow(2).sum(1).mean() for p in probs]).mean()
+
+
+class LAClassifier:
+    """Node classification with local augmentation; scikit-learn style around a torch model.
+
+    ``model`` is called as ``model(x, edge_index, generated)`` and must say how many generated
+    matrices it takes through a ``num_generated`` attribute (all :mod:`graphopt.augment` models
+    do; a model without one gets none, i.e. a plain backbone). ``generator`` is a fitted
+    :class:`NeighborCVAE` (``None`` for a plain backbone). Defaults are the paper's LA-GCN settings
+    on Cora/CiteSeer except ``epochs`` (the reference runs 2000 with no early stop; ``patience``
+    stops after that many epochs without a lower validation loss).
+
+    ``pool_size`` trades freshness for speed on CPU: that many matrices are generated once per fit
+    and each pass draws from them (``None``: every pass samples anew, as in the paper). A
+    partitioned fit always samples anew, since each batch is a different node set.
+
+    Fitted state: ``model_`` (best validation loss), ``generated_`` (its validation ``X̄``; for a
+    partitioned fit ``generated_seed_`` regenerates it), ``best_epoch_``, ``history_``.
+    """
+
+    def __init__(self, model: nn.Module, generator: NeighborCVAE | None = None, *, num_samples: int = 4,
+                 consistency: float = 1.0, temperature: float = 0.5, epochs: int = 2000, lr: float = 0.01,
+                 weight_decay: float = 5e-4, patience: int | None = 200, pool_size: int | None = None,
+                 normalize_features: bool = True, seed: int = 0, progress: bool = True) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.num_generated = int(getattr(model, "num_generated", 0))
+        if self.num_generated and generator is None:
+            raise ValueError(f"model takes {self.num_generated} generated matrices but generator is None")
+        if generator is not None and not isinstance(generator, NeighborCVAE):
+            raise TypeError(f"generator must be a NeighborCVAE, got {type(generator).__name__}")
+        for name, v in (("num_samples", num_samples), ("epochs", epochs)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        if consistency < 0:
+            raise ValueError(f"consistency must be >= 0, got {consistency!r}")
+        if patience is not None and patience < 1:
+            raise ValueError(f"patience must be positive or None, got {patience!r}")
+        if pool_size is not None and pool_size < max(1, self.num_generated):
+            raise ValueError(f"pool_size must be at least num_generated={self.num_generated}, got {pool_size!r}")
+        self.model, self.generator = model, generator
+        self.num_samples, self.consistency, self.temperature = num_samples, consistency, temperature
+        self.epochs, self.lr, self.weight_decay, self.patience = epochs, lr, weight_decay, patience
+        self.pool_size, self.normalize_features = pool_size, normalize_features
+        self.seed, self.progress = seed, progress
+
+    # ------------------------------------------------------------------ helpers
+    def _inputs(self, graph: Graph) -> tuple[torch.Tensor, torch.Tensor]:
+        x = dense_rows(graph.x)
+        return (row_normalize(x) if self.normalize_features else x), torch.from_numpy(graph.edge_index())
+
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        groups = model.param_groups(self.weight_decay) if hasattr(model, "param_groups") else None
+        return torch.optim.Adam(groups or model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def _drawer(self, graph: Graph, gen: torch.Generator, pool: bool = True):
+        """A function returning ``num_generated`` matrices for ``graph`` per call."""
+        m = self.num_generated
+        if m == 0:
+            return lambda: []
+        sampler = self.generator.sampler(graph)
+        if self.pool_size is None or not pool:
+            return lambda: sampler.sample(m, gen)
+        pool = sampler.sample(self.pool_size, gen)
+        return lambda: [pool[i] for i in torch.randperm(len(pool), generator=gen)[:m].tolist()]
+
+    def _step(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, ei: torch.Tensor,
+              y: torch.Tensor, train: torch.Tensor, draw) -> tuple[float, float]:
+        model.train()
+        opt.zero_grad()
+        outs = [F.log_softmax(model(x, ei, draw()), dim=1) for _ in range(self.num_samples)]
+        ce = torch.stack([F.nll_loss(o[train], y[train]) for o in outs]).mean()
+        cons = consistency_loss(outs, self.temperature) if self.consistency and len(outs) > 1 else ce.new_zeros(())
+        (ce + self.consistency * cons).backward()
+        opt.step()
+        return ce.item(), cons.item()
+
+    @staticmethod
+    def _labels(graph: Graph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        for name in ("y", "train_mask", "val_mask"):
+            if getattr(graph, name) is None:
+                raise ValueError(f"LAClassifier.fit needs graph.{name} (validation loss selects the model)")
+        return (torch.from_numpy(graph.y), torch.from_numpy(graph.train_mask),
+                torch.from_numpy(graph.val_mask))
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, graph: Graph, partition: Any = None, parts_per_batch: int = 1) -> LAClassifier:
+        """Train on ``graph`` full-batch, or over Cluster-GCN batches of ``partition``."""
+        require_features(graph, "LAClassifier.fit")
+        y, train, val = self._labels(graph)
+        if partition is not None:
+            return self._fit_clustered(graph, partition, parts_per_batch, y, train, val)
+        gen = torch.Generator().manual_seed(self.seed)
+        x, ei = self._inputs(graph)
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)  # dropout and weight init repeat with the seed
+            model = self._fresh_model()
+            opt = self._optimizer(model)
+            draw = self._drawer(graph, gen)
+
+            def run_epoch():
+                ce, cons = self._step(model, opt, x, ei, y, train, draw)
+                model.eval()
+                with torch.no_grad():
+                    gen_val = draw()
+                    return ce, cons, F.log_softmax(model(x, ei, gen_val), dim=1), gen_val
+
+            self.generated_ = self._select(model, run_epoch, y, val, "LA-GNN")
+        self.graph_, self.partition_ = graph, None
+        return self
+
+    def _select(self, model: nn.Module, run_epoch, y: torch.Tensor, val: torch.Tensor, desc: str) -> Any:
+        """The epoch loop of both fits: keep the model with the lowest validation loss and return what
+        ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it)."""
+        best, bad, best_state, kept = float("inf"), 0, None, None
+        self.history_: list[dict[str, float]] = []
+        for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress or not sys.stderr.isatty()):
+            ce, cons, logp, val_generated = run_epoch()
+            val_loss = float(F.nll_loss(logp[val], y[val]))
+            val_acc = float((logp[val].argmax(1) == y[val]).float().mean())
+            self.history_.append({"epoch": epoch, "train_loss": ce, "consistency": cons,
+                                  "val_loss": val_loss, "val_acc": val_acc})
+            if val_loss < best:
+                best, bad, best_state, kept = val_loss, 0, copy.deepcopy(model.state_dict()), val_generated
+                self.best_epoch_ = epoch
+            else:
+                bad += 1
+                if self.patience is not None and bad >= self.patience:
+                    break
+        model.load_state_dict(best_state)
+        model.eval()
+        self.model_, self.best_val_loss_ = model, best
+        return kept
+
+    def _fresh_model(self) -> nn.Module:
+        model = copy.deepcopy(self.model)
+        for m in model.modules():
+            if m is not model and hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+        return model
+
+    def _fit_clustered(self, graph: Graph, partition: Any, parts_per_batch: int, y: torch.Tensor,
+                       train: torch.Tensor, val: torch.Tensor) -> LAClassifier:
+        if partition.graph.num_nodes != graph.num_nodes:
+            raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
+        if not isinstance(parts_per_batch, int) or not 1 <= parts_per_batch <= partition.num_parts:
+            raise ValueError(f"parts_per_batch must be in [1, {partition.num_parts}], got {parts_per_batch!r}")
+        gen = torch.Generator().manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        self.partition_, self.parts_per_batch_, self.graph_ = partition, parts_per_batch, graph
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            model = self._fresh_model()
+            opt = self._optimizer(model)
+
+            def run_epoch():
+                order = rng.permutation(partition.num_parts)
+                ces, conss = [], []
+                for start in range(0, partition.num_parts, parts_per_batch):
+                    sub = partition.subgraph(order[start:start + parts_per_batch])
+                    nodes = torch.from_numpy(sub.node_map)
+                    if not bool(train[nodes].any()):
+                        continue
+                    x, ei = self._inputs(sub)
+                    ce, cons = self._step(model, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False))
+                    ces.append(ce)
+                    conss.append(cons)
+                val_seed = int(torch.randint(2**62, (1,), generator=gen))
+                return (float(np.mean(ces)), float(np.mean(conss)), self._predict_clustered(model, val_seed),
+                        val_seed)
+
+            self.generated_seed_ = self._select(model, run_epoch, y, val, "LA-GNN (clusters)")
+        return self
+
+    def _predict_clustered(self, model: nn.Module, seed: int) -> torch.Tensor:
+        """Log-probabilities for every node, batch by batch over a fixed grouping of parts."""
+        p, q = self.partition_, self.parts_per_batch_
+        gen = torch.Generator().manual_seed(seed)
+        out = torch.empty(self.graph_.num_nodes, self.graph_.num_classes)
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, p.num_parts, q):
+                sub = p.subgraph(np.arange(start, min(start + q, p.num_parts)))
+                x, ei = self._inputs(sub)
+                out[torch.from_numpy(sub.node_map)] = F.log_softmax(model(x, ei, self._drawer(sub, gen, False)()),
+                                                                    dim=1)
+        return out
+
+    # ------------------------------------------------------------------ prediction
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("LAClassifier is not fitted: call fit(graph) first")
+
+    def predict_proba(self, graph: Graph | None = None, seed: int = 0) -> torch.Tensor:
+        """Class probabilities for every node of the fitted graph (with the kept validation ``X̄``) or,
+        for another graph, with ``X̄`` freshly sampled from ``seed``."""
+        self._check_fitted()
+        if graph is None and self.partition_ is not None:
+            return self._predict_clustered(self.model_, self.generated_seed_).exp()
+        g = self.graph_ if graph is None else graph
+        require_features(g, "LAClassifier.predict_proba")
+        x, ei = self._inputs(g)
+        generated = (self.generated_ if graph is None else
+                     self._drawer(g, torch.Generator().manual_seed(seed))())
+        with torch.no_grad():
+            return F.softmax(self.model_(x, ei, generated), dim=1)
+
+    def predict(self, graph: Graph | None = None, seed: int = 0) -> np.ndarray:
+        """Predicted class per node (see :meth:`predict_proba`)."""
+        return self.predict_proba(graph, seed).argmax(1).numpy()
+
+    def score(self, graph: Graph | None = None, mask: str = "test_mask", seed: int = 0) -> float:
+        """Accuracy on the nodes of ``mask`` (a mask attribute name of the graph)."""
+        g = self.graph_ if graph is None else graph
+        m = getattr(g, mask, None) if isinstance(mask, str) else None
+        if m is None:
+            raise ValueError(f"mask must name a boolean mask the graph has, got {mask!r}")
+        return float((self.predict(graph, seed)[m] == g.y[m]).mean())
