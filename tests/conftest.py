@@ -12,7 +12,8 @@ if "GRAPHOPT_DATA" not in os.environ and SHARED.is_dir():
 
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# Test models are tiny: one thread avoids oversubscription on small CI machines.
+torch.set_num_threads(1)
 
 
 def _shared_root() -> Path | None:
