@@ -235,8 +235,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     off (``z = F u``) and handled by its prox. Stops when the primal and dual residuals fall below
     ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
     ``max_iter`` / ``time_limit`` seconds, in which case a :class:`ConvergenceWarning` says how far
-    it got. ``rho`` defaults to ``2 * beta`` (the best fixed value across our measurements, from
-    beta = 0.03 to 3); ``adapt_rho=True`` adapts it by residual balancing (free for Woodbury and CG,
+    it got. ``rho`` defaults to ``2 * beta`` (``beta / 2`` for the hinge loss), the best fixed
+    values across our measurements for beta from 0.03 to 3; ``adapt_rho=True`` adapts it by residual balancing (free for Woodbury and CG,
     a refactorization for Cholesky), which we measured to stall the exact program, hence off by
     default. ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
     group-sparse iterate is logged every ``eval_every`` iterations in ``history``; those are the
@@ -280,7 +280,9 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
 
     like = dict(dtype=dtype, device=device)
     rho_given = rho
-    rho = 2.0 * program.beta if rho is None else float(rho)
+    if rho is None:
+        rho = (0.5 if split else 2.0) * program.beta
+    rho = float(rho)
     u = torch.zeros(d, K, C, **like)
     lam = torch.zeros_like(u)
     eta = torch.zeros(n, C, **like) if split else None
