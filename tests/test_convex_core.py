@@ -77,6 +77,7 @@ def test_propagate_features_matches_dense_power():
 @pytest.mark.parametrize("bad, match", [
     (dict(X=np.full((5, 2), np.nan)), "NaN"),
     (dict(num_patterns=0), "num_patterns"),
+    (dict(num_patterns=10**9), "memory_limit"),
 ])
 def test_sample_patterns_rejects_bad_input(bad, match):
     args = dict(X=np.ones((5, 2)), num_patterns=3) | bad

@@ -257,8 +257,9 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         raise ValueError(f"rho must be positive, got {rho!r}")
     if not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    for name, value in (("max_iter", max_iter), ("eval_every", eval_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     start = time.perf_counter()
     n, d, P, C = (program.num_samples, program.num_features, program.num_patterns,
