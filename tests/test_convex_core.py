@@ -8,8 +8,9 @@ import torch
 
 from graphopt import Graph
 from graphopt.convex import (ConvergenceWarning, ConvexReLUProgram, GatedReLUNetwork, TwoLayerReLU,
-                             active_neurons, patterns_from_weights, propagate_features,
-                             recover_network, sample_patterns, solve_admm, solve_cvxpy)
+                             active_neurons, choose_linear_solver, patterns_from_weights,
+                             propagate_features, recover_network, sample_patterns, solve_admm,
+                             solve_cvxpy)
 
 
 @pytest.fixture(autouse=True)
@@ -140,6 +141,27 @@ def test_linear_solvers_give_the_same_iterates():
         for other in runs[1:]:
             assert torch.allclose(other.V, runs[0].V, atol=1e-7)
             assert other.objective == pytest.approx(runs[0].objective, rel=1e-8)
+
+
+def test_linear_solver_choice_follows_problem_shape():
+    assert choose_linear_solver(n=10000, d=20, P=50) == "cholesky"  # dP = 1000 << n
+    assert choose_linear_solver(n=500, d=100, P=100) == "woodbury"  # n << dP
+    assert choose_linear_solver(n=10**6, d=1000, P=100, memory_limit=1e9) == "cg"
+
+
+def test_warm_start_along_a_beta_path():
+    X, y = _data(n=60, d=4, seed=12)
+    pat = sample_patterns(X, 12, seed=0)
+    first = solve_admm(ConvexReLUProgram(X, y, pat, beta=0.5), tol=1e-6, max_iter=3000,
+                       progress=False)
+    prog = ConvexReLUProgram(X, y, pat, beta=0.6)
+    ref = solve_cvxpy(prog)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warm = solve_admm(prog, max_iter=300, warm_start=first, progress=False)
+        cold = solve_admm(prog, max_iter=300, progress=False)
+    assert abs(warm.objective - ref.objective) < abs(cold.objective - ref.objective)
+    assert warm.objective == pytest.approx(ref.objective, rel=1e-3)
 
 
 def test_one_vs_all_equals_separate_problems():
