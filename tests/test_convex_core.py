@@ -216,20 +216,22 @@ def test_admm_rejects_bad_settings():
 
 
 # ---------------------------------------------------------------------------- robust program
-def test_robust_program_satisfies_robust_cones_and_costs_more():
-    X, y = _data(n=40, d=3, loss="hinge", seed=8)
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_robust_program_satisfies_robust_cones_and_bounds_attacked_loss(loss):
+    X, y = _data(n=40, d=3, loss=loss, seed=8)
     pat = sample_patterns(X, 8, seed=0, bias=True)
-    nominal = solve_cvxpy(ConvexReLUProgram(X, y, pat, loss="hinge", beta=0.2))
-    prog = ConvexReLUProgram(X, y, pat, loss="hinge", beta=0.2, robust_eps=0.1)
+    nominal = solve_cvxpy(ConvexReLUProgram(X, y, pat, loss=loss, beta=0.2))
+    prog = ConvexReLUProgram(X, y, pat, loss=loss, beta=0.2, robust_eps=0.1)
     robust = solve_cvxpy(prog)
     assert robust.solver_info["cone_violation"] < 1e-6
     assert robust.objective >= nominal.objective - 1e-6
-    # the worst-case loss is an upper bound on the loss under any attack of radius eps
+    # robust cones keep every pattern fixed under the attack, so the worst-case loss bounds the
+    # recovered network's loss at any perturbation of radius eps
     net = recover_network(robust, prog, dtype=torch.float64)
     rng = np.random.default_rng(0)
     for _ in range(5):
         Xa = X + 0.1 * rng.choice([-1.0, 1.0], size=X.shape)
-        assert net.objective(Xa, y, "hinge", 0.2) <= robust.objective + 1e-6
+        assert net.objective(Xa, y, loss, 0.2) <= robust.objective + 1e-6
 
 
 # ---------------------------------------------------------------------------- recovery
