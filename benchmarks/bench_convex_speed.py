@@ -175,7 +175,7 @@ def main() -> None:
               "no reference" if r["cvxpy_objective"] is None else "not reached")
         gap = f"{r['admm_final_gap']:+.1e}" if r["admm_final_gap"] is not None else "n/a"
         sp = f"{r['speedup']:.1f}x" if r["speedup"] else "-"
-        print(f"| {r['n']} | {r['patterns']} | {cv} | {tg} | {r['admm_iterations_to_gap']} | "
+        print(f"| {r['n']} | {r['patterns']} | {cv} | {tg} | {r['admm_iterations_to_gap'] or '-'} | "
               f"{sp} | {r['admm_setup_time']:.1f} s | {r['linear_solver']} | "
               f"{r['admm_final_objective']:.6g}, {gap}, {r['admm_cone_violation']:.0e} "
               f"({r['admm_iterations']}, {r['admm_total_time']:.0f} s) |")
