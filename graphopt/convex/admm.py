@@ -1,0 +1,420 @@
+"""ADMM for the exact and gated convex ReLU programs (Bai, Gautam & Sojoudi, arXiv 2201.01965, Alg. 1).
+
+Variables ``u = (v_1..v_P, w_1..w_P)`` are split as in the paper, each copy handled by its prox:
+
+    u = t          (group-lasso prox: block soft-thresholding)
+    G u = s >= 0   (projection; G = blockdiag((2 D_i - I) X), the cone constraints; exact only)
+
+and the u-step solves ``(c_F F^T F + I + G^T G) u = r`` with ``F u = sum_i D_i X (v_i - w_i)``:
+the squared loss enters exactly (``c_F = 1/rho``), the logistic loss through its quadratic
+majorizer (``c_F = 1/(4 rho)``, curvature bound 1/4) and the hinge loss, which has none, is split
+off as ``z = F u`` with its elementwise prox (``c_F = 1``). One cached factorization serves all.
+
+The u-step matrix is never formed from the ``D_i X`` blocks. Since ``(2 D_i - I)^2 = I``,
+``G^T G = I (x) X^T X``; rotating to ``v + w`` and ``v - w`` decouples it into ``I (x) S``
+(``S = I + X^T X``, one d x d inverse) and ``T = I (x) S + c A^T A`` (c = 2 c_F) with
+``A = [D_1 X .. D_P X]``. ``T`` is solved by a dense Cholesky of its dP x dP matrix (accumulated
+over row chunks; refactored when rho changes), by Woodbury through the n x n matrix
+``I/c + (X S^-1 X^T) ∘ (D D^T)`` (eigendecomposed once, so rho changes for free), or matrix-free
+by block-Jacobi preconditioned CG, whichever is cheapest within ``memory_limit``. Gated programs
+drop ``w`` and ``G``: ``S = I`` and ``c = c_F``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .losses import loss_prox
+from .programs import ConvergenceWarning, ConvexReLUProgram, ConvexSolution
+
+__all__ = ["solve_admm", "choose_linear_solver"]
+
+LINEAR_SOLVERS = ("auto", "cholesky", "woodbury", "cg")
+_CHUNK_BYTES = 64 * 2**20
+
+
+def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9) -> str:
+    """The cheapest u-step solver (by flop count) whose matrices fit in ``memory_limit`` bytes.
+
+    Dense Cholesky keeps three (dP)^2 matrices and costs ``n (dP)^2 + (dP)^3/3`` flops to set up
+    (and ``(dP)^3/3`` per change of rho); Woodbury keeps three n^2 matrices and costs
+    ``n^2 (d + P) + 3 n^3`` (an eigendecomposition); CG keeps only the data.
+    """
+    m = d * P
+    options = []
+    if 24.0 * m * m <= memory_limit:
+        options.append((n * m * m + 2 * m ** 3, "cholesky"))
+    if 24.0 * n * n <= memory_limit:
+        options.append((n * n * (d + P) + 3 * n ** 3, "woodbury"))
+    return min(options)[1] if options else "cg"
+
+
+class _Operators:
+    """``F``, ``G`` and their adjoints on u of shape (d, K, C), K = 2P (exact) or P (gated)."""
+
+    def __init__(self, X: torch.Tensor, D: torch.Tensor, gated: bool, cone_scale: float = 1.0
+                 ) -> None:
+        self.X, self.D, self.gated, self.cone_scale = X, D, gated, cone_scale
+        self.n, self.d = X.shape
+        self.P = D.shape[1]
+        self.K = self.P if gated else 2 * self.P
+        if not gated:
+            sign = 2.0 * D - 1.0
+            self.sign = math.sqrt(cone_scale) * torch.cat([sign, sign], dim=1)[:, :, None]
+
+    def apply(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(F u, G u)`` with shapes (n, C) and (n, K, C) (``G u`` is None when gated)."""
+        C = u.shape[2]
+        XU = (self.X @ u.reshape(self.d, -1)).reshape(self.n, self.K, C)
+        if self.gated:
+            return (self.D[:, :, None] * XU).sum(1), None
+        Fu = (self.D[:, :, None] * (XU[:, :self.P] - XU[:, self.P:])).sum(1)
+        return Fu, self.sign * XU
+
+    def adjoint(self, a: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+        """``F^T a + G^T t`` as (d, K, C)."""
+        M = self.D[:, :, None] * a[:, None, :]
+        if not self.gated:
+            M = torch.cat([M, -M], dim=1)
+            if t is not None:
+                M = M + self.sign * t
+        return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.K, a.shape[1])
+
+
+class _USolver:
+    """Solves ``(I (x) S + c_F F^T F + ...) u = r``, the u-step, for any loss weight ``c_F``.
+
+    ``set_weight`` changes ``c_F`` (it moves with ``rho`` when the loss sits in the u-step): free
+    for Woodbury (eigendecomposition of the n x n matrix) and CG, a refactorization of the cached
+    ``A^T A`` for dense Cholesky.
+    """
+
+    def __init__(self, ops: _Operators, method: str) -> None:
+        self.ops, self.method = ops, method
+        X, D = ops.X, ops.D
+        dtype = X.dtype
+        X64, D64 = X.to(torch.float64), D.to(torch.float64)
+        d, P, n = ops.d, ops.P, ops.n
+        eye = torch.eye(d, dtype=torch.float64, device=X.device)
+        S = eye if ops.gated else eye + X64.T @ X64
+        self.S = S.to(dtype)
+        self.S_inv = torch.cholesky_inverse(torch.linalg.cholesky(S)).to(dtype)
+        self.weight = None
+        if method == "cholesky":
+            AtA = torch.zeros(d * P, d * P, dtype=torch.float64, device=X.device)
+            rows = max(1, int(_CHUNK_BYTES // (8 * d * P)))
+            for lo in range(0, n, rows):
+                A = (X64[lo:lo + rows, :, None] * D64[lo:lo + rows, None, :]).reshape(-1, d * P)
+                AtA.addmm_(A.T, A)
+            self.AtA = AtA
+            self.kronS = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
+        elif method == "woodbury":
+            H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
+            evals, evecs = torch.linalg.eigh(H)
+            self.evals = evals.clamp_(min=0.0).to(dtype)
+            self.evecs = evecs.to(dtype)
+        elif method == "cg":
+            blocks = []
+            rows = max(1, int(_CHUNK_BYTES // (8 * n * d)))
+            for lo in range(0, P, rows):
+                XD = D64[:, lo:lo + rows].T[:, :, None] * X64[None]  # (p, n, d)
+                blocks.append(torch.bmm(XD.transpose(1, 2), XD))
+            self.blocks = torch.cat(blocks)
+            self.S64 = S
+            self.x_prev: torch.Tensor | None = None
+            self.cg_iterations = 0
+        else:
+            raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {method!r}")
+
+    def set_weight(self, weight: float) -> None:
+        """Use ``c_F = weight``; the core matrix is then ``I (x) S + c A^T A``, c = 2 c_F (exact)."""
+        if weight == self.weight:
+            return
+        self.weight = weight
+        self.c = weight if self.ops.gated else 2.0 * weight
+        dtype = self.ops.X.dtype
+        if self.method == "cholesky":
+            self.L = torch.linalg.cholesky(self.kronS + self.c * self.AtA).to(dtype)
+        elif self.method == "woodbury":
+            self.inv_evals = 1.0 / (1.0 / self.c + self.evals)
+        elif self.method == "cg":
+            B = self.blocks * self.c + self.S64
+            self.block_inv = torch.cholesky_inverse(torch.linalg.cholesky(B)).to(dtype)
+
+    def _A(self, y: torch.Tensor) -> torch.Tensor:
+        ops = self.ops
+        XY = (ops.X @ y.reshape(ops.d, -1)).reshape(ops.n, ops.P, y.shape[2])
+        return (ops.D[:, :, None] * XY).sum(1)
+
+    def _At(self, z: torch.Tensor) -> torch.Tensor:
+        ops = self.ops
+        M = (ops.D[:, :, None] * z[:, None, :]).reshape(ops.n, -1)
+        return (ops.X.T @ M).reshape(ops.d, ops.P, z.shape[1])
+
+    def _block(self, M: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return (M @ r.reshape(r.shape[0], -1)).reshape(r.shape)
+
+    def _solve_T(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
+        """``(I (x) S + c A^T A)^-1 r`` for r of shape (d, P, C)."""
+        if self.method == "cholesky":
+            return torch.cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
+        if self.method == "woodbury":
+            y = self._block(self.S_inv, r)
+            z = self.evecs @ (self.inv_evals[:, None] * (self.evecs.T @ self._A(y)))
+            return y - self._block(self.S_inv, self._At(z))
+        return self._cg(r, rtol)
+
+    def _cg(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
+        def T(x: torch.Tensor) -> torch.Tensor:
+            return self._block(self.S, x) + self.c * self._At(self._A(x))
+
+        def precond(x: torch.Tensor) -> torch.Tensor:
+            return torch.bmm(self.block_inv, x.permute(1, 0, 2)).permute(1, 0, 2)
+
+        x = torch.zeros_like(r) if self.x_prev is None else self.x_prev
+        res = r - T(x)
+        target = rtol * float(r.norm()) + 1e-300
+        z = precond(res)
+        p = z
+        rz = torch.sum(res * z)
+        for _ in range(500):
+            if float(res.norm()) <= target:
+                break
+            Tp = T(p)
+            alpha = rz / torch.sum(p * Tp)
+            x = x + alpha * p
+            res = res - alpha * Tp
+            z = precond(res)
+            rz_new = torch.sum(res * z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+            self.cg_iterations += 1
+        self.x_prev = x
+        return x
+
+    def solve(self, r: torch.Tensor, rtol: float = 1e-10) -> torch.Tensor:
+        if self.ops.gated:
+            return self._solve_T(r, rtol)
+        P = self.ops.P
+        total = self._block(self.S_inv, r[:, :P] + r[:, P:])
+        diff = self._solve_T(r[:, :P] - r[:, P:], rtol)
+        return torch.cat([total + diff, total - diff], dim=1) * 0.5
+
+
+def _group_shrink(x: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Block soft-thresholding over dim 0 (the prox of ``threshold * sum of group norms``)."""
+    norms = x.norm(dim=0, keepdim=True)
+    return x * torch.clamp(1.0 - threshold / torch.clamp(norms, min=1e-300), min=0.0)
+
+
+def _check_memory(program: ConvexReLUProgram, K: int, itemsize: int, limit: float) -> None:
+    need = 10.0 * program.num_samples * K * program.num_outputs * itemsize
+    if need > limit:
+        raise ValueError(
+            f"the ADMM state for n={program.num_samples}, {program.num_patterns} patterns and "
+            f"C={program.num_outputs} outputs needs about {need / 2**30:.2f} GiB, over "
+            f"memory_limit={limit / 2**30:.2f} GiB; sample fewer patterns or raise memory_limit")
+
+
+def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
+               linear_solver: str = "auto", tol: float = 1e-6, max_iter: int = 10000,
+               time_limit: float | None = None, warm_start: ConvexSolution | None = None,
+               device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
+               adapt_rho: bool = False, relaxation: float = 1.6, memory_limit: float = 2e9,
+               eval_every: int = 10, progress: bool = True) -> ConvexSolution:
+    """Solve an exact or gated convex ReLU program by ADMM.
+
+    The squared loss sits in the u-step (as in the paper); the logistic loss is majorized there by
+    its curvature bound 1/4 (so the same cached factorization serves it); the hinge loss is split
+    off (``z = F u``) and handled by its prox. Stops when the primal and dual residuals fall below
+    ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
+    ``max_iter`` / ``time_limit`` seconds, in which case a :class:`ConvergenceWarning` says how far
+    it got. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
+    logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements; ``adapt_rho=True`` adapts it by
+    residual balancing (free for Woodbury and CG, a refactorization for Cholesky), which we
+    measured to stall the exact program, hence off by default. A ``warm_start`` from an ADMM
+    solution resumes its primal and dual iterates (e.g. along a beta path). ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
+    group-sparse iterate is logged every ``eval_every`` iterations in ``history``; those are the
+    returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
+    """
+    if not isinstance(program, ConvexReLUProgram):
+        raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
+    if program.robust_eps:
+        raise NotImplementedError("the robust program (robust_eps > 0) is solved by solve_cvxpy; "
+                                  "ADMM handles robust_eps = 0 only")
+    if linear_solver not in LINEAR_SOLVERS:
+        raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {linear_solver!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if rho is not None and not rho > 0:
+        raise ValueError(f"rho must be positive, got {rho!r}")
+    if not 0 < relaxation < 2:
+        raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
+    for name, value in (("max_iter", max_iter), ("eval_every", eval_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    start = time.perf_counter()
+    n, d, P, C = (program.num_samples, program.num_features, program.num_patterns,
+                  program.num_outputs)
+    gated, loss = program.gated, program.loss
+    K = P if gated else 2 * P
+    _check_memory(program, K, torch.finfo(dtype).bits // 8, memory_limit)
+    method = (choose_linear_solver(n, d, P, memory_limit) if linear_solver == "auto"
+              else linear_solver)
+
+    X = torch.as_tensor(program.X, dtype=dtype, device=device)
+    D = torch.as_tensor(program.patterns.D, dtype=dtype, device=device)
+    Y = torch.as_tensor(program.Y, dtype=dtype, device=device)
+    ops = _Operators(X, D, gated)
+    usolver = _USolver(ops, method)
+    setup_time = time.perf_counter() - start
+    split = loss == "hinge"  # no smooth majorizer: split the loss off and use its prox
+    curvature = {"squared": 1.0, "logistic": 0.25, "hinge": 1.0}[loss]
+
+    like = dict(dtype=dtype, device=device)
+    if rho is None:
+        # ADMM on the squared loss is equivariant under (y, beta) -> (a y, a beta), so its rho
+        # depends on beta / |y|; the classification losses have labels of size 1
+        scale = float(np.sqrt(np.mean(program.Y ** 2))) if loss == "squared" else 1.0
+        factor = {"squared": 1.0, "logistic": 2.0, "hinge": 0.5}[loss]
+        rho = factor * program.beta / max(scale, 1e-12)
+    rho = float(rho)
+    u = torch.zeros(d, K, C, **like)
+    lam = torch.zeros_like(u)
+    eta = torch.zeros(n, C, **like) if split else None
+    nu = None if gated else torch.zeros(n, K, C, **like)
+    state = warm_start.state if warm_start is not None else None
+    if state is not None and tuple(state["u"].shape) == (d, K, C) and state["split"] == split:
+        # scaled duals are y / rho: carry the unscaled duals over to this run's rho
+        ratio = float(state["rho"]) / rho
+        u, lam = state["u"].to(**like), state["lam"].to(**like) * ratio
+        eta = state["eta"].to(**like) * ratio if split else None
+        nu = None if gated else state["nu"].to(**like) * ratio
+    elif warm_start is not None:
+        parts = [warm_start.V] if gated else [warm_start.V, warm_start.W]
+        if any(p is None or tuple(p.shape) != (P, d, C) for p in parts):
+            raise ValueError(f"warm_start weights must have shape {(P, d, C)}")
+        u = torch.cat([p.to(**like).permute(1, 0, 2) for p in parts], dim=1)
+    Fu, Gu = ops.apply(u)
+    t = u.clone()
+    z = Fu.clone() if split else None
+    s = None if gated else torch.clamp(Gu, min=0.0)
+    zero_nC = torch.zeros(n, C, **like)
+
+    def adjoints() -> tuple[torch.Tensor, torch.Tensor]:
+        """``F^T z + G^T s`` and ``F^T eta + G^T nu`` (the parts of the u-step's right side that
+        move with the splitting variables and with the duals), in one product with X^T."""
+        a = torch.cat([z if split else zero_nC, eta if split else zero_nC], 1)
+        b = None if gated else torch.cat([s, nu], 2)
+        both = ops.adjoint(a, b)
+        return both[:, :, :C], both[:, :, C:]
+
+    def evaluate(w: torch.Tensor) -> tuple[float, float]:
+        V = w[:, :P].permute(1, 0, 2)
+        W = None if gated else w[:, P:].permute(1, 0, 2)
+        return program.objective(V, W), program.cone_violation(V, W)
+
+    adj_split, adj_dual = adjoints()
+    FtY = ops.adjoint(Y, None) if loss == "squared" else None
+    history: list[dict[str, Any]] = []
+    converged, it, a = False, 0, relaxation
+    eps_primal = eps_dual = float("nan")
+    check_every = 50 if method == "cholesky" else 10  # a rho change costs a refactorization there
+    bar = tqdm(total=max_iter, disable=not progress or not sys.stderr.isatty(), desc="admm")
+    for it in range(1, max_iter + 1):
+        usolver.set_weight(1.0 if split else curvature / rho)
+        rhs = adj_split - adj_dual + t - lam
+        if loss == "squared":
+            rhs = rhs + FtY / rho
+        elif loss == "logistic":
+            # majorize at the current u: gradient of sum softplus(-y f) is -y sigmoid(-y f)
+            grad = -Y * torch.sigmoid(-Y * Fu)
+            rhs = rhs + ops.adjoint((curvature * Fu - grad) / rho, None)
+        u = usolver.solve(rhs)
+        Fu, Gu = ops.apply(u)
+        t_old, s_old, z_old = t, s, z
+        u_r = a * u + (1 - a) * t_old
+        t = _group_shrink(u_r + lam, program.beta / rho)
+        lam = lam + u_r - t
+        r_sq = float((u - t).square().sum())
+        norm_ax, norm_b = float(u.square().sum()), float(t.square().sum())
+        if split:
+            Fu_r = a * Fu + (1 - a) * z_old
+            z = loss_prox(Fu_r + eta, Y, loss, rho)
+            eta = eta + Fu_r - z
+            r_sq += float((Fu - z).square().sum())
+            norm_ax += float(Fu.square().sum())
+            norm_b += float(z.square().sum())
+        if not gated:
+            Gu_r = a * Gu + (1 - a) * s_old
+            s = torch.clamp(Gu_r + nu, min=0.0)
+            nu = nu + Gu_r - s
+            r_sq += float((Gu - s).square().sum())
+            norm_ax += float(Gu.square().sum())
+            norm_b += float(s.square().sum())
+        adj_old = adj_split
+        adj_split, adj_dual = adjoints()
+        primal = math.sqrt(r_sq)
+        dual = rho * float((adj_split - adj_old + t - t_old).norm())
+        eps_primal = tol * max(math.sqrt(norm_ax), math.sqrt(norm_b)) + 1e-3 * tol
+        # Boyd's scale ||A^T y|| = ||F^T eta + lam + G^T nu|| tends to 0 when the loss is split off
+        # (stationarity), so scale by the larger of its parts instead
+        eps_dual = tol * rho * max(float(adj_dual.norm()), float(lam.norm())) + 1e-3 * tol
+        record: dict[str, Any] = {"iteration": it, "time": time.perf_counter() - start,
+                                  "primal_residual": primal, "dual_residual": dual, "rho": rho}
+        converged = primal <= eps_primal and dual <= eps_dual
+        out_of_time = time_limit is not None and record["time"] > time_limit
+        if it % eval_every == 0 or converged or out_of_time or it == max_iter:
+            record["objective"], record["cone_violation"] = evaluate(t)
+            record["time"] = time.perf_counter() - start
+        history.append(record)
+        bar.update(1)
+        if converged or out_of_time:
+            break
+        if adapt_rho and it % check_every == 0:
+            ratio = (primal / eps_primal) / max(dual / eps_dual, 1e-300)
+            scale = 2.0 if ratio > 10.0 else 0.5 if ratio < 0.1 else 1.0
+            if scale != 1.0:
+                rho *= scale
+                lam = lam / scale
+                eta = eta / scale if split else None
+                nu = None if gated else nu / scale
+                adj_dual = adj_dual / scale
+    bar.close()
+
+    V = t[:, :P].permute(1, 0, 2).to(device="cpu", dtype=torch.float64).contiguous()
+    W = None if gated else t[:, P:].permute(1, 0, 2).to(device="cpu",
+                                                         dtype=torch.float64).contiguous()
+    objective = program.objective(V, W)
+    violation = program.cone_violation(V, W)
+    last = history[-1]
+    if not converged:
+        warnings.warn(
+            f"ADMM stopped after {it} iterations ({last['time']:.1f} s) without converging: primal "
+            f"residual {last['primal_residual']:.3g} (tolerance {eps_primal:.3g}), dual residual "
+            f"{last['dual_residual']:.3g} (tolerance {eps_dual:.3g}), objective {objective:.6g}, "
+            f"cone violation {violation:.3g}", ConvergenceWarning, stacklevel=2)
+    info = {"solver": "admm", "linear_solver": method, "rho": rho, "tol": tol,
+            "setup_time": setup_time, "solve_time": time.perf_counter() - start,
+            "cone_violation": violation, "dtype": str(dtype), "device": str(device)}
+    if method == "cg":
+        info["cg_iterations"] = usolver.cg_iterations
+
+    def cpu(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x.to(device="cpu")
+
+    state = {"u": cpu(u), "lam": cpu(lam), "eta": cpu(eta), "nu": cpu(nu), "rho": rho,
+             "split": split}
+    return ConvexSolution(V=V, W=W, objective=objective, converged=converged, iterations=it,
+                          history=history, solver_info=info, state=state)
