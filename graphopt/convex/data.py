@@ -7,14 +7,12 @@ files). Labels are in {-1, +1}, the domain of the logistic and hinge programs.
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from graphopt.datasets import dataset_file
+from graphopt.datasets import load_idx, load_libsvm
 
 __all__ = ["BinaryTask", "mnist_pair", "a9a"]
 
@@ -34,31 +32,6 @@ class BinaryTask:
                 f"positive rate={np.mean(self.y_train > 0):.3f})")
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    # private reader until graphopt.datasets.load_idx lands on main
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
-def _read_libsvm(path: Path, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    # private reader until graphopt.datasets.load_libsvm lands on main; a9a is small enough to densify
-    labels, rows = [], []
-    with open(path, encoding="ascii") as f:
-        for line in f:
-            parts = line.split()
-            if not parts:
-                continue
-            labels.append(float(parts[0]))
-            rows.append([int(p.split(":")[0]) - 1 for p in parts[1:]])
-    X = np.zeros((len(rows), n_features))
-    for i, cols in enumerate(rows):
-        X[i, cols] = 1.0  # every a9a feature value is 1 (one-hot encoded census attributes)
-    return X, np.asarray(labels)
-
-
 def mnist_pair(digits: tuple[int, int] = (2, 8), *, test_fraction: float = 0.2, seed: int = 0,
                root: str | os.PathLike | None = None) -> BinaryTask:
     """MNIST images of two digits from the official test split, pixels scaled to [0, 1].
@@ -71,8 +44,7 @@ def mnist_pair(digits: tuple[int, int] = (2, 8), *, test_fraction: float = 0.2, 
         raise ValueError(f"digits must be two different integers in 0..9, got {digits!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
-    images = _read_idx(dataset_file("mnist", "mnist/t10k-images-idx3-ubyte.gz", root))
-    labels = _read_idx(dataset_file("mnist", "mnist/t10k-labels-idx1-ubyte.gz", root))
+    images, labels = load_idx("mnist", "test", root)
     keep = np.flatnonzero((labels == a) | (labels == b))
     keep = keep[np.random.default_rng(seed).permutation(keep.size)]
     X = images[keep].reshape(keep.size, -1).astype(np.float64) / 255.0
@@ -83,6 +55,8 @@ def mnist_pair(digits: tuple[int, int] = (2, 8), *, test_fraction: float = 0.2, 
 
 def a9a(root: str | os.PathLike | None = None) -> BinaryTask:
     """LIBSVM a9a (UCI Adult, 123 binary features): 32561 training and 16281 test rows."""
-    X_train, y_train = _read_libsvm(dataset_file("a9a", "libsvm/a9a", root), 123)
-    X_test, y_test = _read_libsvm(dataset_file("a9a", "libsvm/a9a.t", root), 123)
-    return BinaryTask("a9a", X_train, y_train, X_test, y_test)
+    # 123 binary columns: dense float64 is 32 MB, and the solvers work on dense blocks anyway
+    X_train, y_train = load_libsvm("a9a", "train", root)
+    X_test, y_test = load_libsvm("a9a", "test", root)
+    return BinaryTask("a9a", X_train.toarray(), y_train.astype(np.float64), X_test.toarray(),
+                      y_test.astype(np.float64))

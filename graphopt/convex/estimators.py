@@ -7,11 +7,12 @@ back the recovered network as a ``torch.nn.Module`` acting on the *original* fea
 ``beta_max`` / ``beta_path`` give the regularization path with warm starts.
 
 Preprocessing, done at fit and undone in the recovered network: zero-variance columns dropped,
-columns standardized, a column of ones appended so every hidden neuron has a bias.
+columns standardized, and every hidden neuron given a bias (patterns on ``[X, 1]``).
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 import os
@@ -172,8 +173,7 @@ class _ConvexReLU:
         return self._transform(X)
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
-        Z = (X[:, self.informative_] - self.mean_) / self.scale_
-        return np.hstack([Z, np.ones((Z.shape[0], 1))]) if self.fit_intercept else Z
+        return (X[:, self.informative_] - self.mean_) / self.scale_
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, X, y) -> "_ConvexReLU":
@@ -195,7 +195,7 @@ class _ConvexReLU:
         return self
 
     def _fit_convex(self, Z: np.ndarray, Y: np.ndarray, eps: float, dtype: torch.dtype) -> None:
-        patterns = sample_patterns(Z, self.num_patterns, seed=self.seed)
+        patterns = sample_patterns(Z, self.num_patterns, seed=self.seed, bias=self.fit_intercept)
         program = ConvexReLUProgram(Z, Y, patterns, loss=self.loss, beta=self.beta, gated=self.gated,
                                     robust_eps=eps)
         warm = None
@@ -214,29 +214,33 @@ class _ConvexReLU:
         self.report_ = {
             "num_patterns": int(patterns.num_patterns),
             "convex_objective": float(program.objective(sol.V, sol.W)),
-            "recovered_objective": float(net.objective(torch.as_tensor(Z, dtype=net.hidden.weight.dtype),
-                                                       torch.as_tensor(Y, dtype=net.hidden.weight.dtype),
-                                                       loss=self.loss, beta=self.beta)),
-            "cone_violation": 0.0 if self.gated else float(program.cone_violation(sol.V, sol.W)),
+            "recovered_objective": self._recovered_objective(net, Z, Y),
+            "cone_violation": float(program.cone_violation(sol.V, sol.W)),
             "active_neurons": int(net.hidden.out_features),
             "converged": bool(sol.converged),
             "iterations": int(sol.iterations),
         }
 
+    def _recovered_objective(self, net: TwoLayerReLU, Z: np.ndarray, Y: np.ndarray) -> float:
+        dtype = net.hidden.weight.dtype
+        with torch.no_grad():
+            return float(net.objective(torch.as_tensor(Z, dtype=dtype), torch.as_tensor(Y, dtype=dtype),
+                                       loss=self.loss, beta=self.beta))
+
     def _fit_scp(self, Z: np.ndarray, Y: np.ndarray, dtype: torch.dtype) -> None:
-        sol = solve_scp(Z, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
+        Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if self.fit_intercept else Z
+        sol = solve_scp(Za, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
                         tol=self.tol, max_iter=self.max_iter, time_limit=self.time_limit, seed=self.seed,
                         device=self.device, dtype=dtype, progress=self.progress)
         W1, W2 = sol.network_weights()
-        net = TwoLayerReLU(Z.shape[1], W1.shape[0], W2.shape[0], bias=False).to(dtype)
+        net = TwoLayerReLU(Z.shape[1], W1.shape[0], W2.shape[0]).to(dtype)
         with torch.no_grad():
-            net.hidden.weight.copy_(W1)
+            net.hidden.weight.copy_(W1[:, :Z.shape[1]])
+            net.hidden.bias.copy_(W1[:, Z.shape[1]] if self.fit_intercept else torch.zeros(W1.shape[0]))
             net.output.weight.copy_(W2)
         self.solution_, self._network_z, self.history_ = sol, net, list(sol.history)
         self.report_ = {"num_patterns": int(sol.U.shape[1]), "convex_objective": sol.objective,
-                        "recovered_objective": float(net.objective(torch.as_tensor(Z, dtype=dtype),
-                                                                   torch.as_tensor(Y, dtype=dtype),
-                                                                   loss=self.loss, beta=self.beta)),
+                        "recovered_objective": self._recovered_objective(net, Z, Y),
                         "cone_violation": 0.0, "active_neurons": int(W1.shape[0]),
                         "converged": bool(sol.converged), "iterations": int(sol.iterations),
                         "violation_rate": sol.violation_rate}
@@ -246,21 +250,17 @@ class _ConvexReLU:
         return Z.shape, float(Z[:, : min(3, Z.shape[1])].sum())
 
     def _map_back(self, net: TwoLayerReLU) -> TwoLayerReLU:
-        """The same network on raw features: undo standardization, column dropping and the bias column."""
+        """The same network on raw features: undo standardization and column dropping."""
         Wz = net.hidden.weight.detach().double().cpu().numpy()
         bz = net.hidden.bias.detach().double().cpu().numpy() if net.hidden.bias is not None else 0.0
-        k = int(self.informative_.sum())
-        W_inf = Wz[:, :k] / self.scale_
-        bias = (Wz[:, k] if self.fit_intercept else 0.0) + bz - W_inf @ self.mean_
+        W_inf = Wz / self.scale_
         W = np.zeros((Wz.shape[0], self.n_features_in_))
         W[:, self.informative_] = W_inf
-        out = TwoLayerReLU(self.n_features_in_, Wz.shape[0], net.output.out_features, bias=True).double()
+        out = copy.deepcopy(net).double()
+        out.hidden = torch.nn.Linear(self.n_features_in_, Wz.shape[0], dtype=torch.float64)
         with torch.no_grad():
             out.hidden.weight.copy_(torch.from_numpy(W))
-            out.hidden.bias.copy_(torch.as_tensor(bias))
-            out.output.weight.copy_(net.output.weight.detach().double())
-            out.output.bias.copy_(net.output.bias.detach().double() if net.output.bias is not None
-                                  else torch.zeros(net.output.out_features, dtype=torch.float64))
+            out.hidden.bias.copy_(torch.as_tensor(bz - W_inf @ self.mean_))
         return out.eval()
 
     # -- prediction -----------------------------------------------------------------------------
@@ -404,8 +404,8 @@ def beta_max(estimator: _ConvexReLU, X, y) -> float:
     """Smallest β at which the all-zero network is optimal for ``estimator``'s program on ``(X, y)``.
 
     ``max_i ‖(D_i X)ᵀ ∇loss(0)‖`` over the estimator's sampled patterns: exact for the gated
-    program and for SCP's directions, an upper bound for the exact ReLU program (whose cone
-    constraints can only make zero optimal sooner).
+    program, an upper bound for the exact ReLU program (whose cone constraints can only make zero
+    optimal sooner); for SCP a sampled estimate of ``sup_‖u‖=1 ‖∇loss(0)ᵀ(X u)₊‖``.
     """
     est = _clone(estimator)
     est._validate_params()
@@ -414,14 +414,15 @@ def beta_max(estimator: _ConvexReLU, X, y) -> float:
     Z = est._fit_transform_features(X)
     # ∇loss at f = 0: -Y for squared and hinge (margin 0 < 1), -Y/2 for logistic
     G = -Y * (0.5 if est.loss == "logistic" else 1.0)
+    Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if est.fit_intercept else Z
     if est.solver == "scp":
-        U = np.random.default_rng(est.seed).standard_normal((Z.shape[1], est.num_patterns))
+        # SCP keeps adding directions, so its β_max is a sup over the sphere: estimated by sampling
+        U = np.random.default_rng(est.seed).standard_normal((Za.shape[1], max(est.num_patterns, 2000)))
         U /= np.linalg.norm(U, axis=0)
-        return float(np.linalg.norm(np.maximum(Z @ U, 0).T @ G, axis=1).max())
-    D = sample_patterns(Z, est.num_patterns, seed=est.seed).D
-    D = D.numpy() if torch.is_tensor(D) else np.asarray(D)
-    # ‖(D_i Z)ᵀ G‖_F for each pattern i, without forming D_i Z
-    return float(max(np.linalg.norm(Z.T @ (D[:, i:i + 1] * G)) for i in range(D.shape[1])))
+        return float(np.linalg.norm(np.maximum(Za @ U, 0).T @ G, axis=1).max())
+    D = sample_patterns(Z, est.num_patterns, seed=est.seed, bias=est.fit_intercept).D
+    # ‖(D_i X̃)ᵀ G‖_F for each pattern i, without forming D_i X̃
+    return float(max(np.linalg.norm(Za.T @ (D[:, i:i + 1] * G)) for i in range(D.shape[1])))
 
 
 def beta_path(estimator: _ConvexReLU, X, y, betas=None, *, num: int = 8, min_ratio: float = 1e-3,
