@@ -1,0 +1,349 @@
+"""ADMM for the exact and gated convex ReLU programs (Bai, Gautam & Sojoudi, arXiv 2201.01965, Alg. 1).
+
+Variables ``u = (v_1..v_P, w_1..w_P)`` are split three ways, each copy handled by its own prox:
+
+    z = F u        (loss prox, elementwise; F u = sum_i D_i X (v_i - w_i))
+    u = t          (group-lasso prox: block soft-thresholding)
+    G u = s >= 0   (projection; G = blockdiag((2 D_i - I) X), the cone constraints; exact only)
+
+The paper splits ``u = v`` and ``G u = s`` and keeps the squared loss in the u-step; splitting the
+loss off as well makes the u-step matrix ``Q = I + G^T G + F^T F`` independent of both ``rho`` and
+the loss, so one factorization serves every loss and every ``rho`` (residual balancing is free).
+
+``Q`` is never formed from the ``D_i X`` blocks. Since ``(2 D_i - I)^2 = I``, ``G^T G = I (x) X^T X``;
+rotating to ``v + w`` and ``v - w`` decouples ``Q`` into ``I (x) S`` (``S = I + X^T X``, one d x d
+inverse) and ``T = I (x) S + 2 A^T A`` with ``A = [D_1 X .. D_P X]``. ``T`` is solved by a dense
+Cholesky of its dP x dP matrix (accumulated over row chunks), by Woodbury through the n x n matrix
+``I/2 + (X S^-1 X^T) ∘ (D D^T)``, or matrix-free by block-Jacobi preconditioned CG, whichever is
+cheapest within ``memory_limit``. Gated programs drop ``w`` and ``G``: ``S = I``, ``T = I + A^T A``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .losses import loss_prox
+from .programs import ConvergenceWarning, ConvexReLUProgram, ConvexSolution
+
+__all__ = ["solve_admm", "choose_linear_solver"]
+
+LINEAR_SOLVERS = ("auto", "cholesky", "woodbury", "cg")
+_CHUNK_BYTES = 64 * 2**20
+
+
+def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9) -> str:
+    """The cheapest u-step solver (by flop count) whose matrix fits in ``memory_limit`` bytes.
+
+    Dense Cholesky needs ``(dP)^2`` floats and ``n (dP)^2 + (dP)^3/3`` flops; Woodbury ``2 n^2``
+    floats and ``n^2 (d + P) + n^3/3`` flops; CG only the data.
+    """
+    m = d * P
+    options = []
+    if 8.0 * m * m <= memory_limit:
+        options.append((n * m * m + m ** 3 / 3, "cholesky"))
+    if 16.0 * n * n <= memory_limit:
+        options.append((n * n * (d + P) + n ** 3 / 3, "woodbury"))
+    return min(options)[1] if options else "cg"
+
+
+class _Operators:
+    """``F``, ``G`` and their adjoints on u of shape (d, K, C), K = 2P (exact) or P (gated)."""
+
+    def __init__(self, X: torch.Tensor, D: torch.Tensor, gated: bool) -> None:
+        self.X, self.D, self.gated = X, D, gated
+        self.n, self.d = X.shape
+        self.P = D.shape[1]
+        self.K = self.P if gated else 2 * self.P
+        if not gated:
+            sign = 2.0 * D - 1.0
+            self.sign = torch.cat([sign, sign], dim=1)[:, :, None]
+
+    def apply(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(F u, G u)`` with shapes (n, C) and (n, K, C) (``G u`` is None when gated)."""
+        C = u.shape[2]
+        XU = (self.X @ u.reshape(self.d, -1)).reshape(self.n, self.K, C)
+        if self.gated:
+            return (self.D[:, :, None] * XU).sum(1), None
+        Fu = (self.D[:, :, None] * (XU[:, :self.P] - XU[:, self.P:])).sum(1)
+        return Fu, self.sign * XU
+
+    def adjoint(self, a: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
+        """``F^T a + G^T t`` as (d, K, C)."""
+        M = self.D[:, :, None] * a[:, None, :]
+        if not self.gated:
+            M = torch.cat([M, -M], dim=1) + self.sign * t
+        return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.K, a.shape[1])
+
+
+class _USolver:
+    """Solves ``Q u = r`` for the fixed ADMM matrix (see the module docstring)."""
+
+    def __init__(self, ops: _Operators, method: str, memory_limit: float) -> None:
+        self.ops, self.method = ops, method
+        X, D = ops.X, ops.D
+        dtype = X.dtype
+        X64, D64 = X.to(torch.float64), D.to(torch.float64)
+        d, P, n = ops.d, ops.P, ops.n
+        self.c = 1.0 if ops.gated else 2.0
+        eye = torch.eye(d, dtype=torch.float64, device=X.device)
+        S = eye if ops.gated else eye + X64.T @ X64
+        self.S = S.to(dtype)
+        self.S_inv = torch.cholesky_inverse(torch.linalg.cholesky(S)).to(dtype)
+        if method == "cholesky":
+            T = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
+            rows = max(1, int(_CHUNK_BYTES // (8 * d * P)))
+            for lo in range(0, n, rows):
+                A = (X64[lo:lo + rows, :, None] * D64[lo:lo + rows, None, :]).reshape(-1, d * P)
+                T.addmm_(A.T, A, alpha=self.c)
+            self.L = torch.linalg.cholesky(T).to(dtype)
+        elif method == "woodbury":
+            H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
+            H.diagonal().add_(1.0 / self.c)
+            self.L = torch.linalg.cholesky(H).to(dtype)
+        elif method == "cg":
+            blocks = []
+            rows = max(1, int(_CHUNK_BYTES // (8 * n * d)))
+            for lo in range(0, P, rows):
+                XD = D64[:, lo:lo + rows].T[:, :, None] * X64[None]  # (p, n, d)
+                blocks.append(torch.bmm(XD.transpose(1, 2), XD))
+            B = torch.cat(blocks).mul_(self.c).add_(S)
+            self.block_inv = torch.cholesky_inverse(torch.linalg.cholesky(B)).to(dtype)
+            self.x_prev: torch.Tensor | None = None
+            self.cg_iterations = 0
+        else:
+            raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {method!r}")
+
+    def _A(self, y: torch.Tensor) -> torch.Tensor:
+        ops = self.ops
+        XY = (ops.X @ y.reshape(ops.d, -1)).reshape(ops.n, ops.P, y.shape[2])
+        return (ops.D[:, :, None] * XY).sum(1)
+
+    def _At(self, z: torch.Tensor) -> torch.Tensor:
+        ops = self.ops
+        M = (ops.D[:, :, None] * z[:, None, :]).reshape(ops.n, -1)
+        return (ops.X.T @ M).reshape(ops.d, ops.P, z.shape[1])
+
+    def _block(self, M: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        return (M @ r.reshape(r.shape[0], -1)).reshape(r.shape)
+
+    def _solve_T(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
+        """``(I (x) S + c A^T A)^-1 r`` for r of shape (d, P, C)."""
+        if self.method == "cholesky":
+            return torch.cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
+        if self.method == "woodbury":
+            y = self._block(self.S_inv, r)
+            z = torch.cholesky_solve(self._A(y), self.L)
+            return y - self._block(self.S_inv, self._At(z))
+        return self._cg(r, rtol)
+
+    def _cg(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
+        def T(x: torch.Tensor) -> torch.Tensor:
+            return self._block(self.S, x) + self.c * self._At(self._A(x))
+
+        def precond(x: torch.Tensor) -> torch.Tensor:
+            return torch.bmm(self.block_inv, x.permute(1, 0, 2)).permute(1, 0, 2)
+
+        x = torch.zeros_like(r) if self.x_prev is None else self.x_prev
+        res = r - T(x)
+        target = rtol * float(r.norm()) + 1e-300
+        z = precond(res)
+        p = z
+        rz = torch.sum(res * z)
+        for _ in range(500):
+            if float(res.norm()) <= target:
+                break
+            Tp = T(p)
+            alpha = rz / torch.sum(p * Tp)
+            x = x + alpha * p
+            res = res - alpha * Tp
+            z = precond(res)
+            rz_new = torch.sum(res * z)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+            self.cg_iterations += 1
+        self.x_prev = x
+        return x
+
+    def solve(self, r: torch.Tensor, rtol: float = 1e-10) -> torch.Tensor:
+        if self.ops.gated:
+            return self._solve_T(r, rtol)
+        P = self.ops.P
+        total = self._block(self.S_inv, r[:, :P] + r[:, P:])
+        diff = self._solve_T(r[:, :P] - r[:, P:], rtol)
+        return torch.cat([total + diff, total - diff], dim=1) * 0.5
+
+
+def _group_shrink(x: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Block soft-thresholding over dim 0 (the prox of ``threshold * sum of group norms``)."""
+    norms = x.norm(dim=0, keepdim=True)
+    return x * torch.clamp(1.0 - threshold / torch.clamp(norms, min=1e-300), min=0.0)
+
+
+def _check_memory(program: ConvexReLUProgram, K: int, itemsize: int, limit: float) -> None:
+    need = 10.0 * program.num_samples * K * program.num_outputs * itemsize
+    if need > limit:
+        raise ValueError(
+            f"the ADMM state for n={program.num_samples}, {program.num_patterns} patterns and "
+            f"C={program.num_outputs} outputs needs about {need / 2**30:.2f} GiB, over "
+            f"memory_limit={limit / 2**30:.2f} GiB; sample fewer patterns or raise memory_limit")
+
+
+def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
+               linear_solver: str = "auto", tol: float = 1e-6, max_iter: int = 10000,
+               time_limit: float | None = None, warm_start: ConvexSolution | None = None,
+               device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
+               adapt_rho: bool = True, memory_limit: float = 2e9, eval_every: int = 10,
+               progress: bool = True) -> ConvexSolution:
+    """Solve an exact or gated convex ReLU program by ADMM.
+
+    Stops when the primal and dual residuals fall below ``tol`` relative to the iterates' and
+    duals' norms (Boyd et al. 2011, Sec. 3.3), or at ``max_iter`` / ``time_limit`` seconds, in which
+    case a :class:`ConvergenceWarning` says how far it got. ``rho`` (default 1) is adapted by
+    residual balancing unless ``adapt_rho=False``. The objective of the group-sparse iterate is
+    logged every ``eval_every`` iterations in ``history``. Returned weights are the group-sparse
+    copy, so inactive neurons are exactly zero; its cone violation is ``solver_info['cone_violation']``.
+    """
+    if not isinstance(program, ConvexReLUProgram):
+        raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
+    if program.robust_eps:
+        raise NotImplementedError("the robust program (robust_eps > 0) is solved by solve_cvxpy; "
+                                  "ADMM handles robust_eps = 0 only")
+    if linear_solver not in LINEAR_SOLVERS:
+        raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {linear_solver!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    if rho is not None and not rho > 0:
+        raise ValueError(f"rho must be positive, got {rho!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    start = time.perf_counter()
+    n, d, P, C = (program.num_samples, program.num_features, program.num_patterns,
+                  program.num_outputs)
+    gated = program.gated
+    K = P if gated else 2 * P
+    itemsize = torch.finfo(dtype).bits // 8
+    _check_memory(program, K, itemsize, memory_limit)
+    method = (choose_linear_solver(n, d, P, memory_limit) if linear_solver == "auto"
+              else linear_solver)
+
+    X = torch.as_tensor(program.X, dtype=dtype, device=device)
+    D = torch.as_tensor(program.patterns.D, dtype=dtype, device=device)
+    Y = torch.as_tensor(program.Y, dtype=dtype, device=device)
+    ops = _Operators(X, D, gated)
+    usolver = _USolver(ops, method, memory_limit)
+    setup_time = time.perf_counter() - start
+
+    zeros = dict(dtype=dtype, device=device)
+    rho_given = rho
+    rho = 1.0 if rho is None else float(rho)
+    u = torch.zeros(d, K, C, **zeros)
+    eta = torch.zeros(n, C, **zeros)
+    lam = torch.zeros_like(u)
+    nu = None if gated else torch.zeros(n, K, C, **zeros)
+    state = warm_start.state if warm_start is not None else None
+    if state is not None and tuple(state["u"].shape) == (d, K, C):
+        u = state["u"].to(**zeros)
+        eta, lam = state["eta"].to(**zeros), state["lam"].to(**zeros)
+        nu = None if gated else state["nu"].to(**zeros)
+        if rho_given is None:
+            rho = float(state["rho"])
+    elif warm_start is not None:
+        parts = [warm_start.V] if gated else [warm_start.V, warm_start.W]
+        if any(p is None or tuple(p.shape) != (P, d, C) for p in parts):
+            raise ValueError(f"warm_start weights must have shape {(P, d, C)}")
+        u = torch.cat([p.to(**zeros).permute(1, 0, 2) for p in parts], dim=1)
+    Fu, Gu = ops.apply(u)
+    t = u.clone()
+    z = Fu.clone()
+    s = None if gated else torch.clamp(Gu, min=0.0)
+    adj_zs = ops.adjoint(z, s)
+    adj_dual = ops.adjoint(eta, nu)
+
+    def evaluate(w: torch.Tensor) -> tuple[float, float]:
+        V = w[:, :P].permute(1, 0, 2)
+        W = None if gated else w[:, P:].permute(1, 0, 2)
+        return program.objective(V, W), program.cone_violation(V, W)
+
+    history: list[dict[str, Any]] = []
+    converged = False
+    bar = tqdm(total=max_iter, disable=not progress or not sys.stderr.isatty(), desc="admm")
+    it = 0
+    for it in range(1, max_iter + 1):
+        rhs = adj_zs - adj_dual + t - lam
+        u = usolver.solve(rhs)
+        Fu, Gu = ops.apply(u)
+        t_old = t
+        z = loss_prox(Fu + eta, Y, program.loss, rho)
+        t = _group_shrink(u + lam, program.beta / rho)
+        eta = eta + Fu - z
+        lam = lam + u - t
+        r_sq = float((Fu - z).square().sum() + (u - t).square().sum())
+        norm_ax = float(Fu.square().sum() + u.square().sum())
+        norm_b = float(z.square().sum() + t.square().sum())
+        if not gated:
+            s = torch.clamp(Gu + nu, min=0.0)
+            nu = nu + Gu - s
+            r_sq += float((Gu - s).square().sum())
+            norm_ax += float(Gu.square().sum())
+            norm_b += float(s.square().sum())
+        adj_old = adj_zs
+        both = ops.adjoint(torch.cat([z, eta], 1), None if gated else torch.cat([s, nu], 2))
+        adj_zs, adj_dual = both[:, :, :C], both[:, :, C:]
+        primal = math.sqrt(r_sq)
+        dual = rho * float((adj_zs - adj_old + t - t_old).norm())
+        eps_primal = tol * max(math.sqrt(norm_ax), math.sqrt(norm_b)) + 1e-3 * tol
+        eps_dual = tol * rho * float((adj_dual + lam).norm()) + 1e-3 * tol
+        record: dict[str, Any] = {"iteration": it, "time": time.perf_counter() - start,
+                                  "primal_residual": primal, "dual_residual": dual, "rho": rho}
+        converged = primal <= eps_primal and dual <= eps_dual
+        out_of_time = time_limit is not None and record["time"] > time_limit
+        if it % eval_every == 0 or converged or out_of_time or it == max_iter:
+            record["objective"], record["cone_violation"] = evaluate(t)
+            record["time"] = time.perf_counter() - start
+        history.append(record)
+        bar.update(1)
+        if converged or out_of_time:
+            break
+        if adapt_rho and it % 10 == 0:
+            ratio = (primal / eps_primal) / max(dual / eps_dual, 1e-300)
+            scale = 2.0 if ratio > 10.0 else 0.5 if ratio < 0.1 else 1.0
+            if scale != 1.0:
+                rho *= scale
+                eta, lam = eta / scale, lam / scale
+                nu = None if gated else nu / scale
+                adj_dual = adj_dual / scale
+    bar.close()
+
+    V = t[:, :P].permute(1, 0, 2).to(device="cpu", dtype=torch.float64).contiguous()
+    W = None if gated else t[:, P:].permute(1, 0, 2).to(device="cpu",
+                                                         dtype=torch.float64).contiguous()
+    objective = program.objective(V, W)
+    violation = program.cone_violation(V, W)
+    last = history[-1]
+    if not converged:
+        warnings.warn(
+            f"ADMM stopped after {it} iterations ({last['time']:.1f} s) without converging: primal "
+            f"residual {last['primal_residual']:.3g} (tolerance {eps_primal:.3g}), dual residual "
+            f"{last['dual_residual']:.3g} (tolerance {eps_dual:.3g}), objective {objective:.6g}, "
+            f"cone violation {violation:.3g}", ConvergenceWarning, stacklevel=2)
+    info = {"solver": "admm", "linear_solver": method, "rho": rho, "tol": tol,
+            "setup_time": setup_time, "solve_time": time.perf_counter() - start,
+            "cone_violation": violation, "dtype": str(dtype), "device": str(device)}
+    if method == "cg":
+        info["cg_iterations"] = usolver.cg_iterations
+    cpu = dict(device="cpu")
+    state = {"u": u.to(**cpu), "eta": eta.to(**cpu), "lam": lam.to(**cpu), "rho": rho,
+             "nu": None if gated else nu.to(**cpu)}
+    return ConvexSolution(V=V, W=W, objective=objective, converged=converged, iterations=it,
+                          history=history, solver_info=info, state=state)
