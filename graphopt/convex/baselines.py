@@ -10,28 +10,14 @@ network of the same width can be compared objective to objective and accuracy to
 from __future__ import annotations
 
 import time
-from typing import Callable
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .attacks import pgd_attack, predict_labels
+from .losses import LOSSES, loss_value
 
-__all__ = ["train_nonconvex", "margin_loss"]
-
-
-def margin_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Per-row loss ``ℓ(f, y)`` summed over rows: 'squared' ½(f-y)², 'logistic' log(1+e^{-yf}), 'hinge' (1-yf)₊."""
-    losses = {
-        "squared": lambda f, y: 0.5 * ((f - y) ** 2).sum(),
-        "logistic": lambda f, y: F.softplus(-y * f).sum(),
-        "hinge": lambda f, y: F.relu(1 - y * f).sum(),
-    }
-    if name not in losses:
-        raise ValueError(f"loss must be one of {sorted(losses)}, got {name!r}")
-    return losses[name]
+__all__ = ["train_nonconvex"]
 
 
 def _weight_decay(model: torch.nn.Module) -> torch.Tensor:
@@ -55,7 +41,9 @@ def train_nonconvex(model: torch.nn.Module, X, y, *, loss: str = "logistic", bet
         raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs!r} and {batch_size!r}")
-    ell = margin_loss(loss)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    ell = lambda f, t: loss_value(f, t, loss)
     p0 = next(model.parameters())
     X = torch.as_tensor(np.asarray(X), dtype=p0.dtype, device=p0.device)
     y = torch.as_tensor(np.asarray(y), dtype=p0.dtype, device=p0.device).reshape(-1)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .baselines import margin_loss
+from .losses import loss_value
+from .programs import ConvergenceWarning
 
 __all__ = ["SCPSolution", "solve_scp", "scp_sample_size"]
 
@@ -133,7 +134,7 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
     if num_samples < 1 or max_rounds < 1:
         raise ValueError(f"num_samples and max_rounds must be >= 1, got {num_samples!r}, {max_rounds!r}")
-    ell = margin_loss(loss)
+    ell = lambda f, t: loss_value(f, t, loss)
     X = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
     Y = torch.as_tensor(np.asarray(Y), dtype=dtype, device=device)
     Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
@@ -175,6 +176,6 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
     if not converged:
         warnings.warn(f"SCP: the last sampled program stopped before its tolerance {tol:g} "
                       f"(objective {history[-1]['objective']:.6g} after {history[-1]['iterations']} "
-                      f"iterations); raise max_iter or time_limit", RuntimeWarning, stacklevel=2)
+                      f"iterations); raise max_iter or time_limit", ConvergenceWarning, stacklevel=2)
     return SCPSolution(U=U, coef=coef.detach(), objective=history[-1]["objective"], violation_rate=rate,
                        converged=converged, iterations=iterations, history=history)
