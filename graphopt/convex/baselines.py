@@ -2,7 +2,8 @@
 with PGD adversarial training (Madry et al., ICLR 2018).
 
 The objective is the one the convex program of Pilanci & Ergen (ICML 2020) is equivalent to:
-``Σ_k loss(f(x_k), y_k) + (β/2)(‖W₁‖² + ‖w₂‖²)`` (weight decay on both layers, not on biases),
+``Σ_k loss(f(x_k), y_k) + (β/2)‖θ‖²`` (weight decay on every parameter, hidden biases included,
+as the bias coordinate of ``v_i`` is inside the program's group norm),
 minimized on mini-batches as its per-row average, so a convex solution and an Adam-trained
 network of the same width can be compared objective to objective and accuracy to accuracy.
 """
@@ -21,7 +22,7 @@ __all__ = ["train_nonconvex"]
 
 
 def _weight_decay(model: torch.nn.Module) -> torch.Tensor:
-    return sum((p ** 2).sum() for n, p in model.named_parameters() if not n.endswith("bias"))
+    return sum((p ** 2).sum() for p in model.parameters())
 
 
 def train_nonconvex(model: torch.nn.Module, X, y, *, loss: str = "logistic", beta: float = 1e-3,

@@ -12,7 +12,7 @@ columns standardized, and every hidden neuron given a bias (patterns on ``[X, 1]
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import inspect
 import math
 import os
@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .recovery import TwoLayerReLU, recover_network
+from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network
 from .patterns import sample_patterns
 from .programs import ConvexReLUProgram
 from .admm import solve_admm
@@ -198,69 +198,78 @@ class _ConvexReLU:
         patterns = sample_patterns(Z, self.num_patterns, seed=self.seed, bias=self.fit_intercept)
         program = ConvexReLUProgram(Z, Y, patterns, loss=self.loss, beta=self.beta, gated=self.gated,
                                     robust_eps=eps)
-        warm = None
-        if self.warm_start and hasattr(self, "solution_") and getattr(self, "_warm_key", None) == self._key(Z):
-            warm = self.solution_
+        key = (hashlib.blake2b(Z.tobytes() + Y.tobytes(), digest_size=16).hexdigest(), self.seed,
+               self.num_patterns, self.gated, self.fit_intercept, self.loss)
+        # a warm start is only meaningful on the very same patterns and data
+        warm = self.solution_ if self.warm_start and getattr(self, "_warm_key", None) == key else None
         if self.solver == "admm":
             sol = solve_admm(program, rho=self.rho, linear_solver=self.linear_solver, tol=self.tol,
                              max_iter=self.max_iter, time_limit=self.time_limit, warm_start=warm,
                              device=self.device, dtype=dtype, progress=self.progress)
         else:
             sol = solve_cvxpy(program)
-        net = recover_network(sol, program)
+        net = recover_network(sol, program, dtype=torch.float64)
         self.patterns_, self.program_, self.solution_, self._network_z = patterns, program, sol, net
-        self._warm_key = self._key(Z)
+        self._warm_key = key
         self.history_ = list(sol.history)
         self.report_ = {
             "num_patterns": int(patterns.num_patterns),
             "convex_objective": float(program.objective(sol.V, sol.W)),
-            "recovered_objective": self._recovered_objective(net, Z, Y),
+            # for a robust program this is the clean objective; the convex one is the worst case
+            "recovered_objective": net.objective(Z, Y, loss=self.loss, beta=self.beta),
             "cone_violation": float(program.cone_violation(sol.V, sol.W)),
-            "active_neurons": int(net.hidden.out_features),
+            "active_neurons": int(net.active_neurons),
             "converged": bool(sol.converged),
             "iterations": int(sol.iterations),
         }
-
-    def _recovered_objective(self, net: TwoLayerReLU, Z: np.ndarray, Y: np.ndarray) -> float:
-        dtype = net.hidden.weight.dtype
-        with torch.no_grad():
-            return float(net.objective(torch.as_tensor(Z, dtype=dtype), torch.as_tensor(Y, dtype=dtype),
-                                       loss=self.loss, beta=self.beta))
 
     def _fit_scp(self, Z: np.ndarray, Y: np.ndarray, dtype: torch.dtype) -> None:
         Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if self.fit_intercept else Z
         sol = solve_scp(Za, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
                         tol=self.tol, max_iter=self.max_iter, time_limit=self.time_limit, seed=self.seed,
                         device=self.device, dtype=dtype, progress=self.progress)
-        W1, W2 = sol.network_weights()
-        net = TwoLayerReLU(Z.shape[1], W1.shape[0], W2.shape[0]).to(dtype)
+        W1, W2 = (w.double().cpu() for w in sol.network_weights())
+        d, h = Z.shape[1], max(W1.shape[0], 1)  # one zero unit keeps an all-zero solution a module
+        net = TwoLayerReLU(d, h, Y.shape[1], bias=self.fit_intercept).double()
         with torch.no_grad():
-            net.hidden.weight.copy_(W1[:, :Z.shape[1]])
-            net.hidden.bias.copy_(W1[:, Z.shape[1]] if self.fit_intercept else torch.zeros(W1.shape[0]))
-            net.output.weight.copy_(W2)
+            for p in net.parameters():
+                p.zero_()
+            net.hidden.weight[: W1.shape[0]] = W1[:, :d]
+            if self.fit_intercept:
+                net.hidden.bias[: W1.shape[0]] = W1[:, d]
+            net.output.weight[:, : W1.shape[0]] = W2
         self.solution_, self._network_z, self.history_ = sol, net, list(sol.history)
         self.report_ = {"num_patterns": int(sol.U.shape[1]), "convex_objective": sol.objective,
-                        "recovered_objective": self._recovered_objective(net, Z, Y),
+                        "recovered_objective": net.objective(Z, Y, loss=self.loss, beta=self.beta),
                         "cone_violation": 0.0, "active_neurons": int(W1.shape[0]),
                         "converged": bool(sol.converged), "iterations": int(sol.iterations),
                         "violation_rate": sol.violation_rate}
 
-    @staticmethod
-    def _key(Z: np.ndarray) -> tuple:
-        return Z.shape, float(Z[:, : min(3, Z.shape[1])].sum())
+    def _to_raw(self, A: np.ndarray, axis: int, has_bias: bool) -> np.ndarray:
+        """Coefficients on ``[z, 1]`` (z the normalized informative columns) as coefficients on
+        ``[x, 1]`` (x the raw features), along ``axis``: ``a·z + b = (a/σ)·x + (b - a·μ/σ)``."""
+        A = np.moveaxis(np.asarray(A, dtype=np.float64), axis, 0)
+        k = int(self.informative_.sum())
+        Az = A[:k] / self.scale_.reshape(-1, *[1] * (A.ndim - 1))
+        out = np.zeros((self.n_features_in_ + 1,) + A.shape[1:])
+        out[np.flatnonzero(self.informative_)] = Az
+        out[-1] = (A[k] if has_bias else 0.0) - np.tensordot(self.mean_, Az, axes=(0, 0))
+        return np.moveaxis(out, 0, axis)
 
-    def _map_back(self, net: TwoLayerReLU) -> TwoLayerReLU:
+    def _map_back(self, net: torch.nn.Module) -> torch.nn.Module:
         """The same network on raw features: undo standardization and column dropping."""
-        Wz = net.hidden.weight.detach().double().cpu().numpy()
-        bz = net.hidden.bias.detach().double().cpu().numpy() if net.hidden.bias is not None else 0.0
-        W_inf = Wz / self.scale_
-        W = np.zeros((Wz.shape[0], self.n_features_in_))
-        W[:, self.informative_] = W_inf
-        out = copy.deepcopy(net).double()
-        out.hidden = torch.nn.Linear(self.n_features_in_, Wz.shape[0], dtype=torch.float64)
+        if isinstance(net, GatedReLUNetwork):
+            gates = self._to_raw(net.gates.double().numpy(), 0, net.bias)
+            weights = self._to_raw(net.weights.detach().double().numpy(), 1, net.bias)
+            return GatedReLUNetwork(torch.from_numpy(gates), torch.from_numpy(weights), bias=True).eval()
+        W = net.hidden.weight.detach().double().numpy()
+        b = net.hidden.bias.detach().double().numpy() if net.hidden.bias is not None else np.zeros(len(W))
+        raw = self._to_raw(np.vstack([W.T, b]), 0, True)
+        out = TwoLayerReLU(self.n_features_in_, W.shape[0], net.output.out_features, bias=True).double()
         with torch.no_grad():
-            out.hidden.weight.copy_(torch.from_numpy(W))
-            out.hidden.bias.copy_(torch.as_tensor(bz - W_inf @ self.mean_))
+            out.hidden.weight.copy_(torch.from_numpy(raw[:-1].T))
+            out.hidden.bias.copy_(torch.from_numpy(raw[-1]))
+            out.output.weight.copy_(net.output.weight.detach().double())
         return out.eval()
 
     # -- prediction -----------------------------------------------------------------------------
