@@ -11,6 +11,7 @@ network of the same width can be compared objective to objective and accuracy to
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
