@@ -45,12 +45,12 @@ def _fit(est, task) -> dict:
             "train_acc": est.score(task.X_train, task.y_train), **est.report_}
 
 
-def convex_runs(task, solver, *, base, budgets):
+def convex_runs(task, solver, *, base, budgets, scp_directions=1000):
     """ADMM: one run per iteration cap, each from scratch (the final iterate of each); SCP: one run."""
     if solver == "scp":
-        est = ConvexReLUClassifier(**{**base.get_params(), "solver": "scp", "num_patterns": 4 * base.num_patterns,
+        est = ConvexReLUClassifier(**{**base.get_params(), "solver": "scp", "num_patterns": scp_directions,
                                       "tol": 1e-7, "max_iter": 5000})
-        return [{"method": "convex SCP", "budget": f"{4 * base.num_patterns} dirs", **_fit(est, task)}]
+        return [{"method": "convex SCP", "budget": f"{scp_directions} dirs", **_fit(est, task)}]
     return [{"method": "convex ADMM", "budget": f"{it} iters",
              **_fit(ConvexReLUClassifier(**{**base.get_params(), "max_iter": it}), task)} for it in budgets]
 
