@@ -107,8 +107,10 @@ def test_bad_data():
         ConvexReLUClassifier().fit(X, y[:-1])
     with pytest.raises(ValueError, match="constant"):
         ConvexReLUClassifier().fit(np.ones((30, 3)), y)
-    with pytest.raises(MemoryError, match="num_patterns"):
+    with pytest.raises(ValueError, match="patterns"):
         ConvexReLUClassifier(num_patterns=10_000, max_memory=1e6).fit(X, y)
+    with pytest.raises(ValueError, match="num_patterns"):
+        ConvexReLUClassifier(solver="scp", num_patterns=10_000, max_memory=1e5).fit(X, y)
     clf = ConvexReLUClassifier(**_fast(max_iter=50, tol=1e-4)).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :3])

@@ -143,17 +143,8 @@ class _ConvexReLU:
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
-    def _check_memory(self, n: int, d: int, c: int) -> None:
-        # ADMM keeps about four n×P×C activations (slacks, duals, products) and a P×d×C model ×4
-        itemsize = 4 if self.dtype == "float32" else 8
-        p = self.num_patterns
-        need = itemsize * (4 * n * p * c + 4 * p * d * c * (1 if self.gated else 2)) + n * p
-        budget = self.max_memory if self.max_memory is not None else 0.5 * _available_memory()
-        if need > budget:
-            raise MemoryError(
-                f"num_patterns={p} on {n} samples × {d} features × {c} outputs needs about "
-                f"{need / 2**30:.1f} GiB, over the {budget / 2**30:.1f} GiB allowed "
-                f"(max_memory={self.max_memory!r}); lower num_patterns or subsample the data")
+    def _memory_budget(self) -> float:
+        return float(self.max_memory) if self.max_memory is not None else 0.5 * _available_memory()
 
     def _fit_transform_features(self, X: np.ndarray) -> np.ndarray:
         self.n_features_in_ = X.shape[1]
@@ -182,7 +173,6 @@ class _ConvexReLU:
         X = _check_X(X)
         Y = self._encode_targets(y, X.shape[0])
         Z = self._fit_transform_features(X)
-        self._check_memory(*Z.shape, Y.shape[1])
         dtype = torch.float32 if self.dtype == "float32" else torch.float64
         eps = self.robust_eps / float(self.scale_[0]) if self.robust_eps > 0 else 0.0
         start = time.perf_counter()
@@ -205,7 +195,8 @@ class _ConvexReLU:
         if self.solver == "admm":
             sol = solve_admm(program, rho=self.rho, linear_solver=self.linear_solver, tol=self.tol,
                              max_iter=self.max_iter, time_limit=self.time_limit, warm_start=warm,
-                             device=self.device, dtype=dtype, progress=self.progress)
+                             device=self.device, dtype=dtype, memory_limit=self._memory_budget(),
+                             progress=self.progress)
         else:
             sol = solve_cvxpy(program)
         net = recover_network(sol, program, dtype=torch.float64)
@@ -225,6 +216,12 @@ class _ConvexReLU:
 
     def _fit_scp(self, Z: np.ndarray, Y: np.ndarray, dtype: torch.dtype) -> None:
         Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if self.fit_intercept else Z
+        # the feature matrix (Xu)₊, its fresh-sample twin and a gradient: three n x N arrays
+        need = 3 * Z.shape[0] * self.num_patterns * (4 if dtype == torch.float32 else 8)
+        if need > self._memory_budget():
+            raise ValueError(f"num_patterns={self.num_patterns} SCP directions on {Z.shape[0]} samples need "
+                             f"about {need / 2**30:.1f} GiB, over max_memory={self._memory_budget() / 2**30:.1f} "
+                             f"GiB; lower num_patterns or raise max_memory")
         sol = solve_scp(Za, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
                         tol=self.tol, max_iter=self.max_iter, time_limit=self.time_limit, seed=self.seed,
                         device=self.device, dtype=dtype, progress=self.progress)
@@ -298,7 +295,8 @@ class ConvexReLUClassifier(_ConvexReLU):
     standardize, fit_intercept : preprocessing, undone in ``network_``.
     warm_start : start from the previous solution when refitting on the same data (β paths).
     tol, max_iter, time_limit, rho, linear_solver, device, dtype : solver controls.
-    max_memory : bytes the solve may use (default: half the available memory); above it ``fit`` raises.
+    max_memory : bytes the solve may use (default: half the available memory); a solve that would
+        need more raises ``ValueError`` before starting.
 
     Fitted attributes: ``classes_``, ``network_`` (``torch.nn.Module`` on raw features),
     ``report_`` (convex objective, recovered objective, cone violation, active neurons, ...),
