@@ -193,10 +193,11 @@ class _ConvexReLU:
         # a warm start is only meaningful on the very same patterns and data
         warm = self.solution_ if self.warm_start and getattr(self, "_warm_key", None) == key else None
         if self.solver == "admm":
+            # without max_memory, ADMM's own default budget also steers its choice of linear solver
+            limit = {} if self.max_memory is None else {"memory_limit": float(self.max_memory)}
             sol = solve_admm(program, rho=self.rho, linear_solver=self.linear_solver, tol=self.tol,
                              max_iter=self.max_iter, time_limit=self.time_limit, warm_start=warm,
-                             device=self.device, dtype=dtype, memory_limit=self._memory_budget(),
-                             progress=self.progress)
+                             device=self.device, dtype=dtype, progress=self.progress, **limit)
         else:
             sol = solve_cvxpy(program)
         net = recover_network(sol, program, dtype=torch.float64)
@@ -295,8 +296,8 @@ class ConvexReLUClassifier(_ConvexReLU):
     standardize, fit_intercept : preprocessing, undone in ``network_``.
     warm_start : start from the previous solution when refitting on the same data (β paths).
     tol, max_iter, time_limit, rho, linear_solver, device, dtype : solver controls.
-    max_memory : bytes the solve may use (default: half the available memory); a solve that would
-        need more raises ``ValueError`` before starting.
+    max_memory : bytes the solve may use (default: ADMM's own budget; half the available memory
+        for SCP); a solve that would need more raises ``ValueError`` before starting.
 
     Fitted attributes: ``classes_``, ``network_`` (``torch.nn.Module`` on raw features),
     ``report_`` (convex objective, recovered objective, cone violation, active neurons, ...),
