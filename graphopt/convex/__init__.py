@@ -5,8 +5,10 @@
 from .admm import choose_linear_solver, solve_admm
 from .patterns import Patterns, patterns_from_weights, propagate_features, sample_patterns
 from .programs import ConvergenceWarning, ConvexReLUProgram, ConvexSolution
+from .recovery import GatedReLUNetwork, TwoLayerReLU, active_neurons, recover_network
 from .reference import cvxpy_problem, solve_cvxpy
 
 __all__ = ["Patterns", "sample_patterns", "patterns_from_weights", "propagate_features",
            "ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning", "solve_admm",
-           "choose_linear_solver", "solve_cvxpy", "cvxpy_problem"]
+           "choose_linear_solver", "solve_cvxpy", "cvxpy_problem", "TwoLayerReLU",
+           "GatedReLUNetwork", "recover_network", "active_neurons"]

@@ -40,31 +40,33 @@ _CHUNK_BYTES = 64 * 2**20
 
 
 def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9) -> str:
-    """The cheapest u-step solver (by flop count) whose matrix fits in ``memory_limit`` bytes.
+    """The cheapest u-step solver (by flop count) whose matrices fit in ``memory_limit`` bytes.
 
-    Dense Cholesky needs ``(dP)^2`` floats and ``n (dP)^2 + (dP)^3/3`` flops; Woodbury ``2 n^2``
-    floats and ``n^2 (d + P) + n^3/3`` flops; CG only the data.
+    Dense Cholesky keeps three (dP)^2 matrices and costs ``n (dP)^2 + (dP)^3/3`` flops to set up
+    (and ``(dP)^3/3`` per change of rho); Woodbury keeps three n^2 matrices and costs
+    ``n^2 (d + P) + 3 n^3`` (an eigendecomposition); CG keeps only the data.
     """
     m = d * P
     options = []
-    if 8.0 * m * m <= memory_limit:
-        options.append((n * m * m + m ** 3 / 3, "cholesky"))
-    if 16.0 * n * n <= memory_limit:
-        options.append((n * n * (d + P) + n ** 3 / 3, "woodbury"))
+    if 24.0 * m * m <= memory_limit:
+        options.append((n * m * m + 2 * m ** 3, "cholesky"))
+    if 24.0 * n * n <= memory_limit:
+        options.append((n * n * (d + P) + 3 * n ** 3, "woodbury"))
     return min(options)[1] if options else "cg"
 
 
 class _Operators:
     """``F``, ``G`` and their adjoints on u of shape (d, K, C), K = 2P (exact) or P (gated)."""
 
-    def __init__(self, X: torch.Tensor, D: torch.Tensor, gated: bool) -> None:
-        self.X, self.D, self.gated = X, D, gated
+    def __init__(self, X: torch.Tensor, D: torch.Tensor, gated: bool, cone_scale: float = 1.0
+                 ) -> None:
+        self.X, self.D, self.gated, self.cone_scale = X, D, gated, cone_scale
         self.n, self.d = X.shape
         self.P = D.shape[1]
         self.K = self.P if gated else 2 * self.P
         if not gated:
             sign = 2.0 * D - 1.0
-            self.sign = torch.cat([sign, sign], dim=1)[:, :, None]
+            self.sign = math.sqrt(cone_scale) * torch.cat([sign, sign], dim=1)[:, :, None]
 
     def apply(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(F u, G u)`` with shapes (n, C) and (n, K, C) (``G u`` is None when gated)."""
@@ -79,47 +81,71 @@ class _Operators:
         """``F^T a + G^T t`` as (d, K, C)."""
         M = self.D[:, :, None] * a[:, None, :]
         if not self.gated:
-            M = torch.cat([M, -M], dim=1) + self.sign * t
+            M = torch.cat([M, -M], dim=1)
+            if t is not None:
+                M = M + self.sign * t
         return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.K, a.shape[1])
 
 
 class _USolver:
-    """Solves ``Q u = r`` for the fixed ADMM matrix (see the module docstring)."""
+    """Solves ``(I (x) S + c_F F^T F + ...) u = r``, the u-step, for any loss weight ``c_F``.
 
-    def __init__(self, ops: _Operators, method: str, memory_limit: float) -> None:
+    ``set_weight`` changes ``c_F`` (it moves with ``rho`` when the loss sits in the u-step): free
+    for Woodbury (eigendecomposition of the n x n matrix) and CG, a refactorization of the cached
+    ``A^T A`` for dense Cholesky.
+    """
+
+    def __init__(self, ops: _Operators, method: str) -> None:
         self.ops, self.method = ops, method
         X, D = ops.X, ops.D
         dtype = X.dtype
         X64, D64 = X.to(torch.float64), D.to(torch.float64)
         d, P, n = ops.d, ops.P, ops.n
-        self.c = 1.0 if ops.gated else 2.0
         eye = torch.eye(d, dtype=torch.float64, device=X.device)
         S = eye if ops.gated else eye + X64.T @ X64
         self.S = S.to(dtype)
         self.S_inv = torch.cholesky_inverse(torch.linalg.cholesky(S)).to(dtype)
+        self.weight = None
         if method == "cholesky":
-            T = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
+            AtA = torch.zeros(d * P, d * P, dtype=torch.float64, device=X.device)
             rows = max(1, int(_CHUNK_BYTES // (8 * d * P)))
             for lo in range(0, n, rows):
                 A = (X64[lo:lo + rows, :, None] * D64[lo:lo + rows, None, :]).reshape(-1, d * P)
-                T.addmm_(A.T, A, alpha=self.c)
-            self.L = torch.linalg.cholesky(T).to(dtype)
+                AtA.addmm_(A.T, A)
+            self.AtA = AtA
+            self.kronS = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
         elif method == "woodbury":
             H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
-            H.diagonal().add_(1.0 / self.c)
-            self.L = torch.linalg.cholesky(H).to(dtype)
+            evals, evecs = torch.linalg.eigh(H)
+            self.evals = evals.clamp_(min=0.0).to(dtype)
+            self.evecs = evecs.to(dtype)
         elif method == "cg":
             blocks = []
             rows = max(1, int(_CHUNK_BYTES // (8 * n * d)))
             for lo in range(0, P, rows):
                 XD = D64[:, lo:lo + rows].T[:, :, None] * X64[None]  # (p, n, d)
                 blocks.append(torch.bmm(XD.transpose(1, 2), XD))
-            B = torch.cat(blocks).mul_(self.c).add_(S)
-            self.block_inv = torch.cholesky_inverse(torch.linalg.cholesky(B)).to(dtype)
+            self.blocks = torch.cat(blocks)
+            self.S64 = S
             self.x_prev: torch.Tensor | None = None
             self.cg_iterations = 0
         else:
             raise ValueError(f"linear_solver must be one of {LINEAR_SOLVERS}, got {method!r}")
+
+    def set_weight(self, weight: float) -> None:
+        """Use ``c_F = weight``; the core matrix is then ``I (x) S + c A^T A``, c = 2 c_F (exact)."""
+        if weight == self.weight:
+            return
+        self.weight = weight
+        self.c = weight if self.ops.gated else 2.0 * weight
+        dtype = self.ops.X.dtype
+        if self.method == "cholesky":
+            self.L = torch.linalg.cholesky(self.kronS + self.c * self.AtA).to(dtype)
+        elif self.method == "woodbury":
+            self.inv_evals = 1.0 / (1.0 / self.c + self.evals)
+        elif self.method == "cg":
+            B = self.blocks * self.c + self.S64
+            self.block_inv = torch.cholesky_inverse(torch.linalg.cholesky(B)).to(dtype)
 
     def _A(self, y: torch.Tensor) -> torch.Tensor:
         ops = self.ops
@@ -140,7 +166,7 @@ class _USolver:
             return torch.cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
         if self.method == "woodbury":
             y = self._block(self.S_inv, r)
-            z = torch.cholesky_solve(self._A(y), self.L)
+            z = self.evecs @ (self.inv_evals[:, None] * (self.evecs.T @ self._A(y)))
             return y - self._block(self.S_inv, self._At(z))
         return self._cg(r, rtol)
 
@@ -200,16 +226,19 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                linear_solver: str = "auto", tol: float = 1e-6, max_iter: int = 10000,
                time_limit: float | None = None, warm_start: ConvexSolution | None = None,
                device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
-               adapt_rho: bool = True, memory_limit: float = 2e9, eval_every: int = 10,
-               progress: bool = True) -> ConvexSolution:
+               adapt_rho: bool = True, relaxation: float = 1.6, memory_limit: float = 2e9,
+               eval_every: int = 10, progress: bool = True) -> ConvexSolution:
     """Solve an exact or gated convex ReLU program by ADMM.
 
-    Stops when the primal and dual residuals fall below ``tol`` relative to the iterates' and
-    duals' norms (Boyd et al. 2011, Sec. 3.3), or at ``max_iter`` / ``time_limit`` seconds, in which
-    case a :class:`ConvergenceWarning` says how far it got. ``rho`` (default 1) is adapted by
-    residual balancing unless ``adapt_rho=False``. The objective of the group-sparse iterate is
-    logged every ``eval_every`` iterations in ``history``. Returned weights are the group-sparse
-    copy, so inactive neurons are exactly zero; its cone violation is ``solver_info['cone_violation']``.
+    The squared loss sits in the u-step (as in the paper); the logistic loss is majorized there by
+    its curvature bound 1/4 (so the same cached factorization serves it); the hinge loss is split
+    off (``z = F u``) and handled by its prox. Stops when the primal and dual residuals fall below
+    ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
+    ``max_iter`` / ``time_limit`` seconds, in which case a :class:`ConvergenceWarning` says how far
+    it got. ``rho`` (default ``1``) is adapted by residual balancing unless ``adapt_rho=False``;
+    ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
+    group-sparse iterate is logged every ``eval_every`` iterations in ``history``; those are the
+    returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
     """
     if not isinstance(program, ConvexReLUProgram):
         raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
@@ -224,16 +253,17 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         raise ValueError(f"tol must be positive, got {tol!r}")
     if rho is not None and not rho > 0:
         raise ValueError(f"rho must be positive, got {rho!r}")
+    if not 0 < relaxation < 2:
+        raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     start = time.perf_counter()
     n, d, P, C = (program.num_samples, program.num_features, program.num_patterns,
                   program.num_outputs)
-    gated = program.gated
+    gated, loss = program.gated, program.loss
     K = P if gated else 2 * P
-    itemsize = torch.finfo(dtype).bits // 8
-    _check_memory(program, K, itemsize, memory_limit)
+    _check_memory(program, K, torch.finfo(dtype).bits // 8, memory_limit)
     method = (choose_linear_solver(n, d, P, memory_limit) if linear_solver == "auto"
               else linear_solver)
 
@@ -241,67 +271,91 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     D = torch.as_tensor(program.patterns.D, dtype=dtype, device=device)
     Y = torch.as_tensor(program.Y, dtype=dtype, device=device)
     ops = _Operators(X, D, gated)
-    usolver = _USolver(ops, method, memory_limit)
+    usolver = _USolver(ops, method)
     setup_time = time.perf_counter() - start
+    split = loss == "hinge"  # no smooth majorizer: split the loss off and use its prox
+    curvature = {"squared": 1.0, "logistic": 0.25, "hinge": 1.0}[loss]
 
-    zeros = dict(dtype=dtype, device=device)
+    like = dict(dtype=dtype, device=device)
     rho_given = rho
     rho = 1.0 if rho is None else float(rho)
-    u = torch.zeros(d, K, C, **zeros)
-    eta = torch.zeros(n, C, **zeros)
+    u = torch.zeros(d, K, C, **like)
     lam = torch.zeros_like(u)
-    nu = None if gated else torch.zeros(n, K, C, **zeros)
+    eta = torch.zeros(n, C, **like) if split else None
+    nu = None if gated else torch.zeros(n, K, C, **like)
     state = warm_start.state if warm_start is not None else None
-    if state is not None and tuple(state["u"].shape) == (d, K, C):
-        u = state["u"].to(**zeros)
-        eta, lam = state["eta"].to(**zeros), state["lam"].to(**zeros)
-        nu = None if gated else state["nu"].to(**zeros)
+    if state is not None and tuple(state["u"].shape) == (d, K, C) and state["split"] == split:
+        u, lam = state["u"].to(**like), state["lam"].to(**like)
+        eta = state["eta"].to(**like) if split else None
+        nu = None if gated else state["nu"].to(**like)
         if rho_given is None:
             rho = float(state["rho"])
     elif warm_start is not None:
         parts = [warm_start.V] if gated else [warm_start.V, warm_start.W]
         if any(p is None or tuple(p.shape) != (P, d, C) for p in parts):
             raise ValueError(f"warm_start weights must have shape {(P, d, C)}")
-        u = torch.cat([p.to(**zeros).permute(1, 0, 2) for p in parts], dim=1)
+        u = torch.cat([p.to(**like).permute(1, 0, 2) for p in parts], dim=1)
     Fu, Gu = ops.apply(u)
     t = u.clone()
-    z = Fu.clone()
+    z = Fu.clone() if split else None
     s = None if gated else torch.clamp(Gu, min=0.0)
-    adj_zs = ops.adjoint(z, s)
-    adj_dual = ops.adjoint(eta, nu)
+    zero_nC = torch.zeros(n, C, **like)
+
+    def adjoints() -> tuple[torch.Tensor, torch.Tensor]:
+        """``F^T z + G^T s`` and ``F^T eta + G^T nu`` (the parts of the u-step's right side that
+        move with the splitting variables and with the duals), in one product with X^T."""
+        a = torch.cat([z if split else zero_nC, eta if split else zero_nC], 1)
+        b = None if gated else torch.cat([s, nu], 2)
+        both = ops.adjoint(a, b)
+        return both[:, :, :C], both[:, :, C:]
 
     def evaluate(w: torch.Tensor) -> tuple[float, float]:
         V = w[:, :P].permute(1, 0, 2)
         W = None if gated else w[:, P:].permute(1, 0, 2)
         return program.objective(V, W), program.cone_violation(V, W)
 
+    adj_split, adj_dual = adjoints()
+    FtY = ops.adjoint(Y, None) if loss == "squared" else None
     history: list[dict[str, Any]] = []
-    converged = False
+    converged, it, a = False, 0, relaxation
+    eps_primal = eps_dual = float("nan")
+    check_every = 50 if method == "cholesky" else 10  # a rho change costs a refactorization there
     bar = tqdm(total=max_iter, disable=not progress or not sys.stderr.isatty(), desc="admm")
-    it = 0
     for it in range(1, max_iter + 1):
-        rhs = adj_zs - adj_dual + t - lam
+        usolver.set_weight(1.0 if split else curvature / rho)
+        rhs = adj_split - adj_dual + t - lam
+        if loss == "squared":
+            rhs = rhs + FtY / rho
+        elif loss == "logistic":
+            # majorize at the current u: gradient of sum softplus(-y f) is -y sigmoid(-y f)
+            grad = -Y * torch.sigmoid(-Y * Fu)
+            rhs = rhs + ops.adjoint((curvature * Fu - grad) / rho, None)
         u = usolver.solve(rhs)
         Fu, Gu = ops.apply(u)
-        t_old = t
-        z = loss_prox(Fu + eta, Y, program.loss, rho)
-        t = _group_shrink(u + lam, program.beta / rho)
-        eta = eta + Fu - z
-        lam = lam + u - t
-        r_sq = float((Fu - z).square().sum() + (u - t).square().sum())
-        norm_ax = float(Fu.square().sum() + u.square().sum())
-        norm_b = float(z.square().sum() + t.square().sum())
+        t_old, s_old, z_old = t, s, z
+        u_r = a * u + (1 - a) * t_old
+        t = _group_shrink(u_r + lam, program.beta / rho)
+        lam = lam + u_r - t
+        r_sq = float((u - t).square().sum())
+        norm_ax, norm_b = float(u.square().sum()), float(t.square().sum())
+        if split:
+            Fu_r = a * Fu + (1 - a) * z_old
+            z = loss_prox(Fu_r + eta, Y, loss, rho)
+            eta = eta + Fu_r - z
+            r_sq += float((Fu - z).square().sum())
+            norm_ax += float(Fu.square().sum())
+            norm_b += float(z.square().sum())
         if not gated:
-            s = torch.clamp(Gu + nu, min=0.0)
-            nu = nu + Gu - s
+            Gu_r = a * Gu + (1 - a) * s_old
+            s = torch.clamp(Gu_r + nu, min=0.0)
+            nu = nu + Gu_r - s
             r_sq += float((Gu - s).square().sum())
             norm_ax += float(Gu.square().sum())
             norm_b += float(s.square().sum())
-        adj_old = adj_zs
-        both = ops.adjoint(torch.cat([z, eta], 1), None if gated else torch.cat([s, nu], 2))
-        adj_zs, adj_dual = both[:, :, :C], both[:, :, C:]
+        adj_old = adj_split
+        adj_split, adj_dual = adjoints()
         primal = math.sqrt(r_sq)
-        dual = rho * float((adj_zs - adj_old + t - t_old).norm())
+        dual = rho * float((adj_split - adj_old + t - t_old).norm())
         eps_primal = tol * max(math.sqrt(norm_ax), math.sqrt(norm_b)) + 1e-3 * tol
         eps_dual = tol * rho * float((adj_dual + lam).norm()) + 1e-3 * tol
         record: dict[str, Any] = {"iteration": it, "time": time.perf_counter() - start,
@@ -315,12 +369,13 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         bar.update(1)
         if converged or out_of_time:
             break
-        if adapt_rho and it % 10 == 0:
+        if adapt_rho and it % check_every == 0:
             ratio = (primal / eps_primal) / max(dual / eps_dual, 1e-300)
             scale = 2.0 if ratio > 10.0 else 0.5 if ratio < 0.1 else 1.0
             if scale != 1.0:
                 rho *= scale
-                eta, lam = eta / scale, lam / scale
+                lam = lam / scale
+                eta = eta / scale if split else None
                 nu = None if gated else nu / scale
                 adj_dual = adj_dual / scale
     bar.close()
@@ -342,8 +397,11 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
             "cone_violation": violation, "dtype": str(dtype), "device": str(device)}
     if method == "cg":
         info["cg_iterations"] = usolver.cg_iterations
-    cpu = dict(device="cpu")
-    state = {"u": u.to(**cpu), "eta": eta.to(**cpu), "lam": lam.to(**cpu), "rho": rho,
-             "nu": None if gated else nu.to(**cpu)}
+
+    def cpu(x: torch.Tensor | None) -> torch.Tensor | None:
+        return None if x is None else x.to(device="cpu")
+
+    state = {"u": cpu(u), "lam": cpu(lam), "eta": cpu(eta), "nu": cpu(nu), "rho": rho,
+             "split": split}
     return ConvexSolution(V=V, W=W, objective=objective, converged=converged, iterations=it,
                           history=history, solver_info=info, state=state)

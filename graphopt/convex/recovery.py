@@ -1,0 +1,139 @@
+"""Recover the two-layer network from a convex solution (Pilanci & Ergen, ICML 2020, Thm. 1).
+
+Each non-zero ``v_i`` becomes a neuron with first-layer weight ``v_i / sqrt(||v_i||)`` and output
+weight ``+sqrt(||v_i||)``, each ``w_i`` one with ``-sqrt(||w_i||)``. On the training data, when the
+cone constraints hold, the network's output equals the convex model's and its weight-decay
+objective ``loss + beta/2 (||U||^2 + ||alpha||^2)`` equals the convex objective. Gated solutions
+give a :class:`GatedReLUNetwork` (fixed gates, Mishkin et al. 2022 style) instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .losses import loss_value
+from .patterns import Patterns
+from .programs import ConvexReLUProgram, ConvexSolution
+
+__all__ = ["TwoLayerReLU", "GatedReLUNetwork", "recover_network", "active_neurons"]
+
+
+def _penalty(module: nn.Module, beta: float) -> torch.Tensor:
+    return 0.5 * beta * sum(p.square().sum() for p in module.parameters())
+
+
+class TwoLayerReLU(nn.Module):
+    """``output(relu(hidden(x)))``; ``output`` has no bias, as in the convex program."""
+
+    def __init__(self, in_features: int, hidden_features: int, out_features: int = 1,
+                 bias: bool = False) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(in_features, hidden_features, bias=bias)
+        self.output = nn.Linear(hidden_features, out_features, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(torch.relu(self.hidden(x)))
+
+    @property
+    def active_neurons(self) -> int:
+        """Hidden units with non-zero input and output weights."""
+        w_in = self.hidden.weight.detach().abs().sum(1)
+        if self.hidden.bias is not None:
+            w_in = w_in + self.hidden.bias.detach().abs()
+        return int(((w_in > 0) & (self.output.weight.detach().abs().sum(0) > 0)).sum())
+
+    def objective(self, X: Any, Y: Any, loss: str = "squared", beta: float = 0.0) -> float:
+        """Non-convex training objective ``sum loss(f(X), Y) + beta/2 * ||all weights||^2``."""
+        return _objective(self, X, Y, loss, beta)
+
+
+class GatedReLUNetwork(nn.Module):
+    """``f(x)_c = sum_i 1[x̃ g_i >= 0] x̃^T v_ic`` with fixed gates ``g_i`` (x̃ = [x, 1] with bias)."""
+
+    def __init__(self, gates: torch.Tensor, weights: torch.Tensor, bias: bool = False) -> None:
+        super().__init__()
+        self.bias = bias
+        self.register_buffer("gates", gates)
+        self.weights = nn.Parameter(weights)  # (P, d', C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bias:
+            x = torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
+        mask = (x @ self.gates >= 0).to(x.dtype)
+        return torch.einsum("np,npc->nc", mask, torch.einsum("nd,pdc->npc", x, self.weights))
+
+    @property
+    def active_neurons(self) -> int:
+        return int((self.weights.detach().norm(dim=1) > 0).sum())
+
+    def objective(self, X: Any, Y: Any, loss: str = "squared", beta: float = 0.0) -> float:
+        """``sum loss(f(X), Y) + beta * sum_i ||v_ic||`` (the gated program's objective)."""
+        X, Y = _as_tensors(self, X, Y)
+        with torch.no_grad():
+            return float(loss_value(self(X), Y, loss)
+                         + beta * self.weights.norm(dim=1).sum())
+
+
+def _as_tensors(module: nn.Module, X: Any, Y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    dtype = next(module.parameters()).dtype
+    X = torch.as_tensor(X, dtype=dtype)
+    Y = torch.as_tensor(Y, dtype=dtype)
+    return X, Y[:, None] if Y.ndim == 1 else Y
+
+
+def _objective(module: nn.Module, X: Any, Y: Any, loss: str, beta: float) -> float:
+    X, Y = _as_tensors(module, X, Y)
+    with torch.no_grad():
+        return float(loss_value(module(X), Y, loss) + _penalty(module, beta))
+
+
+def active_neurons(solution: ConvexSolution, tol: float = 0.0) -> int:
+    """Number of non-zero groups ``v_ic``, ``w_ic`` (norm above ``tol``) in a convex solution."""
+    count = int((solution.V.norm(dim=1) > tol).sum())
+    if solution.W is not None:
+        count += int((solution.W.norm(dim=1) > tol).sum())
+    return count
+
+
+def recover_network(solution: ConvexSolution, patterns: Patterns | ConvexReLUProgram, *,
+                    tol: float = 0.0, dtype: torch.dtype = torch.float32
+                    ) -> TwoLayerReLU | GatedReLUNetwork:
+    """The network of a convex solution: a :class:`TwoLayerReLU` for exact solutions (``W`` set),
+    a :class:`GatedReLUNetwork` for gated ones. Groups with norm ``<= tol`` are dropped."""
+    if isinstance(patterns, ConvexReLUProgram):
+        patterns = patterns.patterns
+    if not isinstance(patterns, Patterns):
+        raise TypeError(f"patterns must be a Patterns or ConvexReLUProgram, got "
+                        f"{type(patterns).__name__}")
+    V = solution.V.to(torch.float64)
+    P, d_aug, C = V.shape
+    if P != patterns.num_patterns or d_aug != patterns.G.shape[0]:
+        raise ValueError(f"solution weights have shape {tuple(V.shape)} but the patterns have "
+                         f"P={patterns.num_patterns}, d'={patterns.G.shape[0]}")
+    if solution.W is None:
+        gates = torch.as_tensor(patterns.G, dtype=dtype)
+        return GatedReLUNetwork(gates, V.to(dtype), bias=patterns.bias)
+    units, alphas, columns = [], [], []
+    for weights, sign in ((V, 1.0), (solution.W.to(torch.float64), -1.0)):
+        norms = weights.norm(dim=1)  # (P, C)
+        for i, c in (norms > tol).nonzero().tolist():
+            scale = norms[i, c].sqrt()
+            units.append(weights[i, :, c] / scale)
+            alphas.append(sign * scale)
+            columns.append(c)
+    m = max(len(units), 1)  # keep one (zero) unit so an all-zero solution is still a module
+    d = d_aug - int(patterns.bias)
+    net = TwoLayerReLU(d, m, C, bias=patterns.bias).to(dtype)
+    U = torch.zeros(m, d_aug, dtype=torch.float64)
+    A = torch.zeros(C, m, dtype=torch.float64)
+    for j, (unit, alpha, c) in enumerate(zip(units, alphas, columns)):
+        U[j], A[c, j] = unit, alpha
+    with torch.no_grad():
+        net.hidden.weight.copy_(U[:, :d])
+        if patterns.bias:
+            net.hidden.bias.copy_(U[:, d])
+        net.output.weight.copy_(A)
+    return net

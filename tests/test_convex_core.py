@@ -1,0 +1,237 @@
+"""Tests for graphopt.convex core: patterns, programs, ADMM vs CVXPY, linear solvers, recovery."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from graphopt import Graph
+from graphopt.convex import (ConvergenceWarning, ConvexReLUProgram, GatedReLUNetwork, TwoLayerReLU,
+                             active_neurons, patterns_from_weights, propagate_features,
+                             recover_network, sample_patterns, solve_admm, solve_cvxpy)
+
+
+def _data(n=60, d=4, seed=0, loss="squared", classes=1):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    teacher = np.maximum(X @ rng.standard_normal((d, 3)), 0) @ rng.standard_normal((3, classes))
+    Y = teacher + 0.1 * rng.standard_normal((n, classes))
+    if loss != "squared":
+        Y = np.where(Y >= np.median(Y, axis=0), 1.0, -1.0)
+    return X, Y[:, 0] if classes == 1 else Y
+
+
+# ---------------------------------------------------------------------------- patterns
+def test_sample_patterns_are_distinct_nonzero_and_match_gates():
+    X, _ = _data(n=50, d=3)
+    pat = sample_patterns(X, 200, seed=1)
+    assert pat.requested == 200
+    assert 0 < pat.num_patterns < 200  # 200 gates in 3-d must repeat patterns on 50 points
+    assert np.array_equal(pat.D, X @ pat.G >= 0)
+    assert pat.D.any(axis=0).all()
+    assert len({col.tobytes() for col in pat.D.T}) == pat.num_patterns
+    again = sample_patterns(X, 200, seed=1)
+    assert np.array_equal(again.G, pat.G)
+    assert not np.array_equal(sample_patterns(X, 200, seed=2).G, pat.G)
+
+
+def test_sample_patterns_with_bias_gates_new_data():
+    X, _ = _data(n=40, d=3)
+    pat = sample_patterns(X, 20, seed=0, bias=True)
+    assert pat.G.shape == (4, pat.num_patterns)
+    Xn = np.random.default_rng(5).standard_normal((7, 3))
+    assert np.array_equal(pat.gate(Xn), Xn @ pat.G[:3] + pat.G[3] >= 0)
+    with pytest.raises(ValueError, match="features"):
+        pat.gate(np.ones((2, 5)))
+
+
+def test_patterns_from_weights_of_linear_layer():
+    X, _ = _data(n=40, d=3)
+    layer = torch.nn.Linear(3, 8)
+    pat = patterns_from_weights(X, layer)
+    assert pat.bias
+    active = (torch.as_tensor(X, dtype=torch.float32) @ layer.weight.T + layer.bias >= 0).numpy()
+    for col in pat.D.T:  # every realized pattern is one of the layer's activation patterns
+        assert any(np.array_equal(col, a) for a in active.T)
+
+
+def test_propagate_features_matches_dense_power():
+    ei = np.array([[0, 1, 2, 3], [1, 2, 3, 0]])
+    x = np.arange(8, dtype=np.float32).reshape(4, 2)
+    g = Graph.from_edge_index(ei, 4, undirected=True, x=x)
+    S = g.normalized_adjacency("sym").toarray().astype(np.float64)
+    assert np.allclose(propagate_features(g, 2), S @ S @ x)
+    assert np.allclose(propagate_features(g, 0), x)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(X=np.full((5, 2), np.nan)), "NaN"),
+    (dict(num_patterns=0), "num_patterns"),
+])
+def test_sample_patterns_rejects_bad_input(bad, match):
+    args = dict(X=np.ones((5, 2)), num_patterns=3) | bad
+    with pytest.raises(ValueError, match=match):
+        sample_patterns(args["X"], args["num_patterns"])
+
+
+# ---------------------------------------------------------------------------- programs
+def test_program_validates_its_inputs():
+    X, y = _data()
+    pat = sample_patterns(X, 10)
+    with pytest.raises(ValueError, match="beta"):
+        ConvexReLUProgram(X, y, pat, beta=0.0)
+    with pytest.raises(ValueError, match=r"\{-1, \+1\}"):
+        ConvexReLUProgram(X, y, pat, loss="logistic")
+    with pytest.raises(ValueError, match="loss"):
+        ConvexReLUProgram(X, y, pat, loss="l1")
+    with pytest.raises(ValueError, match="NaN"):
+        ConvexReLUProgram(X, np.where(np.arange(len(y)) == 3, np.inf, y), pat)
+    with pytest.raises(ValueError, match="NaN"):
+        ConvexReLUProgram(np.where(X > 2, np.nan, X), y, pat)
+    with pytest.raises(ValueError, match="samples"):
+        ConvexReLUProgram(X[:30], y[:30], pat)
+    with pytest.raises(ValueError, match="robust_eps"):
+        ConvexReLUProgram(X, y, pat, robust_eps=-1.0)
+    with pytest.raises(TypeError, match="Patterns"):
+        ConvexReLUProgram(X, y, pat.D)
+
+
+def test_forward_on_training_data_equals_forward_on_same_new_data():
+    X, y = _data()
+    pat = sample_patterns(X, 10, bias=True)
+    prog = ConvexReLUProgram(X, y, pat)
+    V = torch.randn(pat.num_patterns, 5, 1, dtype=torch.float64)
+    W = torch.randn_like(V)
+    assert torch.allclose(prog.forward(V, W), prog.forward(V, W, X=X))
+
+
+# ------------------------------------------------------------------- ADMM vs CVXPY
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+@pytest.mark.parametrize("gated", [False, True])
+def test_admm_matches_cvxpy(loss, gated):
+    X, y = _data(n=60, d=4, loss=loss, seed=3)
+    pat = sample_patterns(X, 12, seed=0, bias=True)
+    prog = ConvexReLUProgram(X, y, pat, loss=loss, beta=0.5, gated=gated)
+    ref = solve_cvxpy(prog)
+    sol = solve_admm(prog, tol=1e-8, max_iter=30000, progress=False)
+    assert sol.converged
+    assert abs(sol.objective - ref.objective) <= 1e-4 * abs(ref.objective)
+    assert sol.solver_info["cone_violation"] < 1e-4
+    assert (sol.W is None) == gated
+
+
+def test_linear_solvers_give_the_same_iterates():
+    X, y = _data(n=50, d=3, seed=4)
+    pat = sample_patterns(X, 8, seed=0)
+    for gated in (False, True):
+        prog = ConvexReLUProgram(X, y, pat, beta=0.3, gated=gated)
+        runs = [solve_admm(prog, linear_solver=m, max_iter=200, adapt_rho=False, tol=1e-14,
+                           progress=False) for m in ("cholesky", "woodbury", "cg")]
+        for other in runs[1:]:
+            assert torch.allclose(other.V, runs[0].V, atol=1e-7)
+            assert other.objective == pytest.approx(runs[0].objective, rel=1e-8)
+
+
+def test_one_vs_all_equals_separate_problems():
+    X, Y = _data(n=50, d=3, classes=3, seed=5)
+    pat = sample_patterns(X, 8, seed=0)
+    joint = solve_cvxpy(ConvexReLUProgram(X, Y, pat, beta=0.4))
+    parts = [solve_cvxpy(ConvexReLUProgram(X, Y[:, c], pat, beta=0.4)).objective for c in range(3)]
+    assert joint.objective == pytest.approx(sum(parts), rel=1e-6)
+    admm = solve_admm(ConvexReLUProgram(X, Y, pat, beta=0.4), tol=1e-8, max_iter=30000,
+                      progress=False)
+    assert admm.V.shape == (pat.num_patterns, 3, 3)
+    assert admm.objective == pytest.approx(joint.objective, rel=1e-4)
+
+
+def test_float32_warm_start_and_history():
+    X, y = _data(n=50, d=3, seed=6)
+    pat = sample_patterns(X, 8, seed=0)
+    prog = ConvexReLUProgram(X, y, pat, beta=0.3)
+    cold = solve_admm(prog, tol=1e-6, max_iter=20000, progress=False)
+    f32 = solve_admm(prog, tol=1e-4, max_iter=20000, dtype=torch.float32, progress=False)
+    assert f32.objective == pytest.approx(cold.objective, rel=1e-3)
+    warm = solve_admm(prog, tol=1e-6, max_iter=20000, warm_start=cold, progress=False)
+    assert warm.iterations < cold.iterations / 5
+    assert {"iteration", "time", "primal_residual", "dual_residual", "rho"} <= set(cold.history[0])
+    assert "objective" in cold.history[-1]
+
+
+def test_unconverged_solve_warns_with_progress():
+    X, y = _data(seed=7)
+    prog = ConvexReLUProgram(X, y, sample_patterns(X, 10), beta=0.1)
+    with pytest.warns(ConvergenceWarning, match="stopped after 5 iterations"):
+        sol = solve_admm(prog, max_iter=5, progress=False)
+    assert not sol.converged and sol.iterations == 5
+
+
+def test_admm_rejects_bad_settings():
+    X, y = _data()
+    prog = ConvexReLUProgram(X, y, sample_patterns(X, 10))
+    with pytest.raises(ValueError, match="memory_limit"):
+        solve_admm(prog, memory_limit=1e3, progress=False)
+    with pytest.raises(ValueError, match="linear_solver"):
+        solve_admm(prog, linear_solver="lu", progress=False)
+    with pytest.raises(ValueError, match="rho"):
+        solve_admm(prog, rho=-1.0, progress=False)
+    robust = ConvexReLUProgram(X, y, sample_patterns(X, 10), robust_eps=0.1)
+    with pytest.raises(NotImplementedError, match="solve_cvxpy"):
+        solve_admm(robust, progress=False)
+
+
+# ---------------------------------------------------------------------------- robust program
+def test_robust_program_satisfies_robust_cones_and_costs_more():
+    X, y = _data(n=40, d=3, loss="hinge", seed=8)
+    pat = sample_patterns(X, 8, seed=0, bias=True)
+    nominal = solve_cvxpy(ConvexReLUProgram(X, y, pat, loss="hinge", beta=0.2))
+    prog = ConvexReLUProgram(X, y, pat, loss="hinge", beta=0.2, robust_eps=0.1)
+    robust = solve_cvxpy(prog)
+    assert robust.solver_info["cone_violation"] < 1e-6
+    assert robust.objective >= nominal.objective - 1e-6
+    # the worst-case loss is an upper bound on the loss under any attack of radius eps
+    net = recover_network(robust, prog, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        Xa = X + 0.1 * rng.choice([-1.0, 1.0], size=X.shape)
+        assert net.objective(Xa, y, "hinge", 0.2) <= robust.objective + 1e-6
+
+
+# ---------------------------------------------------------------------------- recovery
+def test_recovered_network_reproduces_convex_model_and_objective():
+    X, y = _data(n=60, d=4, seed=9)
+    pat = sample_patterns(X, 15, seed=0, bias=True)
+    prog = ConvexReLUProgram(X, y, pat, beta=0.5)
+    sol = solve_cvxpy(prog)
+    net = recover_network(sol, prog, dtype=torch.float64)
+    assert isinstance(net, TwoLayerReLU)
+    out = net(torch.as_tensor(X))
+    assert torch.allclose(out, prog.forward(sol.V, sol.W), atol=1e-7)
+    assert net.objective(X, y, "squared", 0.5) == pytest.approx(sol.objective, rel=1e-7)
+    assert net.active_neurons == active_neurons(sol)
+    admm = solve_admm(prog, tol=1e-8, max_iter=30000, progress=False)
+    net2 = recover_network(admm, prog, dtype=torch.float64)
+    assert net2.objective(X, y, "squared", 0.5) == pytest.approx(admm.objective, rel=1e-4)
+
+
+def test_recover_gated_network():
+    X, y = _data(n=60, d=4, seed=10)
+    pat = sample_patterns(X, 15, seed=0)
+    prog = ConvexReLUProgram(X, y, pat, beta=0.5, gated=True)
+    sol = solve_admm(prog, tol=1e-8, max_iter=30000, progress=False)
+    net = recover_network(sol, prog, dtype=torch.float64)
+    assert isinstance(net, GatedReLUNetwork)
+    Xn = np.random.default_rng(1).standard_normal((9, 4))
+    assert torch.allclose(net(torch.as_tensor(Xn)), prog.forward(sol.V, None, X=Xn))
+    assert net.objective(X, y, "squared", 0.5) == pytest.approx(sol.objective, rel=1e-10)
+
+
+def test_recover_all_zero_solution():
+    X, y = _data(n=30, d=3, seed=11)
+    pat = sample_patterns(X, 5)
+    prog = ConvexReLUProgram(X, y, pat, beta=1e6)  # beta above beta_max: everything is zero
+    sol = solve_admm(prog, progress=False)
+    assert active_neurons(sol) == 0
+    net = recover_network(sol, prog)
+    assert net.active_neurons == 0
+    assert torch.count_nonzero(net(torch.ones(2, 3))) == 0
