@@ -19,7 +19,7 @@ import torch
 
 from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, solve_cvxpy
 
-from _convex_common import beta_scale, teacher_data, write_json
+from bench_convex_speed import beta_scale, teacher_data, write_json
 
 
 def main() -> None:
