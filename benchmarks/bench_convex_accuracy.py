@@ -14,9 +14,6 @@ the same features) and a 2-layer GCN trained here, and the published numbers.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,12 +26,7 @@ from graphopt.convex.data import a9a, mnist_pair
 from graphopt.convex.estimators import ConvexReLUClassifier, beta_max
 from graphopt.convex.recovery import TwoLayerReLU
 
-
-def _write_json(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
-    os.replace(tmp, path)
+from bench_convex_speed import write_json
 
 
 def _fit(est, task) -> dict:
@@ -230,7 +222,7 @@ def main() -> None:
         md += ["", "Cora (public split, 140 train / 1000 test nodes):", "", _fmt_cora(results["cora"])]
     print("\n".join(md))
     results["markdown"] = "\n".join(md)
-    _write_json(results, Path(__file__).with_suffix(".json"))
+    write_json(Path(__file__).with_suffix(".json"), results)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,6 @@ one random start. The Adam networks have the convex robust network's width.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +25,7 @@ from graphopt.convex.data import mnist_pair
 from graphopt.convex.estimators import ConvexReLUClassifier
 from graphopt.convex.recovery import TwoLayerReLU
 
-
-def _write_json(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
-    os.replace(tmp, path)
+from bench_convex_speed import write_json
 
 
 def _downsample(X: np.ndarray) -> np.ndarray:
@@ -107,8 +99,9 @@ def main() -> None:
         print(f"seed {seed} done", flush=True)
     md = _table(rows, attack_eps)
     print(md)
-    _write_json({"machine": "2-core CPU shared with other jobs; torch 1 thread", "args": vars(args),
-                 "rows": rows, "markdown": md}, Path(__file__).with_suffix(".json"))
+    write_json(Path(__file__).with_suffix(".json"), {
+        "machine": "2-core CPU shared with other jobs; torch 1 thread", "args": vars(args), "rows": rows,
+        "markdown": md})
 
 
 if __name__ == "__main__":

@@ -10,15 +10,7 @@ import torch
 from graphopt.convex.attacks import pgd_attack
 from graphopt.convex.estimators import (ConvexReLUClassifier, ConvexReLURegressor, NotFittedError,
                                         beta_max, beta_path)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these tensors are tiny: a second intra-op thread only adds contention on a shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from test_convex_apps_attacks import _one_thread  # noqa: F401  (autouse fixture)
 
 
 def _raw_data(n=120, seed=0):

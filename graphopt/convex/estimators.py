@@ -68,32 +68,10 @@ class _ConvexReLU:
 
     _loss_choices: tuple[str, ...] = ()
 
-    def __init__(self, *, beta: float = 1e-3, loss: str, num_patterns: int = 100,
-                 gated: bool = False, solver: str = "admm", robust_eps: float = 0.0,
-                 standardize: bool = True, fit_intercept: bool = True, warm_start: bool = False,
-                 tol: float = 1e-6, max_iter: int = 2000, time_limit: float | None = None,
-                 rho: float | None = None, linear_solver: str = "auto", device: str | None = None,
-                 dtype: str = "float64", max_memory: float | None = None, seed: int = 0,
-                 progress: bool = False) -> None:
-        self.beta = beta
-        self.loss = loss
-        self.num_patterns = num_patterns
-        self.gated = gated
-        self.solver = solver
-        self.robust_eps = robust_eps
-        self.standardize = standardize
-        self.fit_intercept = fit_intercept
-        self.warm_start = warm_start
-        self.tol = tol
-        self.max_iter = max_iter
-        self.time_limit = time_limit
-        self.rho = rho
-        self.linear_solver = linear_solver
-        self.device = device
-        self.dtype = dtype
-        self.max_memory = max_memory
-        self.seed = seed
-        self.progress = progress
+    def _store(self, params: dict[str, Any]) -> None:
+        # scikit-learn convention: __init__ stores its arguments unchanged, validation waits for fit
+        for k in self._param_names():
+            setattr(self, k, params[k])
 
     # -- scikit-learn conventions ------------------------------------------------------------
     @classmethod
@@ -313,11 +291,7 @@ class ConvexReLUClassifier(_ConvexReLU):
                  rho: float | None = None, linear_solver: str = "auto", device: str | None = None,
                  dtype: str = "float64", max_memory: float | None = None, seed: int = 0,
                  progress: bool = False) -> None:
-        super().__init__(beta=beta, loss=loss, num_patterns=num_patterns, gated=gated, solver=solver,
-                         robust_eps=robust_eps, standardize=standardize, fit_intercept=fit_intercept,
-                         warm_start=warm_start, tol=tol, max_iter=max_iter, time_limit=time_limit,
-                         rho=rho, linear_solver=linear_solver, device=device, dtype=dtype,
-                         max_memory=max_memory, seed=seed, progress=progress)
+        self._store(locals())
 
     def _encode_targets(self, y, n: int) -> np.ndarray:
         y = np.asarray(y)
@@ -372,15 +346,8 @@ class ConvexReLURegressor(_ConvexReLU):
                  max_iter: int = 2000, time_limit: float | None = None, rho: float | None = None,
                  linear_solver: str = "auto", device: str | None = None, dtype: str = "float64",
                  max_memory: float | None = None, seed: int = 0, progress: bool = False) -> None:
-        super().__init__(beta=beta, loss="squared", num_patterns=num_patterns, gated=gated,
-                         solver=solver, robust_eps=robust_eps, standardize=standardize,
-                         fit_intercept=fit_intercept, warm_start=warm_start, tol=tol,
-                         max_iter=max_iter, time_limit=time_limit, rho=rho,
-                         linear_solver=linear_solver, device=device, dtype=dtype,
-                         max_memory=max_memory, seed=seed, progress=progress)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: v for k, v in super().get_params(deep).items() if k != "loss"}
+        self._store(locals())
+        self.loss = "squared"
 
     def _encode_targets(self, y, n: int) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
