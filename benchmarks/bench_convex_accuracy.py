@@ -60,14 +60,15 @@ def adam_run(task, *, width, beta, loss, epochs, lr, batch_size, seed, target):
 
 
 def bench_binary(task, *, seeds, solvers, patterns, beta_ratio, budgets, loss, epochs, lr, batch_size,
-                 standardize):
+                 standardize, scp_directions):
     out = []
     for seed in seeds:
         t = task(seed)
         base = ConvexReLUClassifier(loss=loss, num_patterns=patterns, beta=1.0, standardize=standardize,
                                     tol=1e-6, seed=seed)
         base.set_params(beta=beta_ratio * beta_max(base, t.X_train, t.y_train))
-        rows = [r for solver in solvers for r in convex_runs(t, solver, base=base, budgets=budgets)]
+        rows = [r for solver in solvers for r in convex_runs(t, solver, base=base, budgets=budgets,
+                                                                   scp_directions=scp_directions)]
         for solver_rows in ([r for r in rows if r["method"] == m] for m in dict.fromkeys(r["method"] for r in rows)):
             final = solver_rows[-1]
             final["time_to_final_acc"] = next(r["time"] for r in solver_rows
@@ -199,17 +200,21 @@ def main() -> None:
     torch.set_num_threads(1)
     seeds = [0] if args.quick else list(range(args.seeds))
     results: dict = {"machine": "2-core CPU shared with other jobs; torch 1 thread"}
+    out = Path(__file__).with_suffix(".json")
     binary = []
     if "mnist" not in args.skip:
         print("MNIST 2 vs 8", flush=True)
         binary += bench_binary(lambda s: mnist_pair((2, 8), seed=s), seeds=seeds, solvers=args.solvers, patterns=40, beta_ratio=1e-2,
                                budgets=[5, 20] if args.quick else [5, 20, 100, 300], loss="logistic",
-                               epochs=30 if args.quick else 100, lr=1e-3, batch_size=64, standardize=False)
+                               epochs=30 if args.quick else 100, lr=1e-3, batch_size=64, standardize=False,
+                               scp_directions=1000)
+        write_json(out, {**results, "binary": binary})  # a later crash keeps what is done
     if "a9a" not in args.skip:
         print("a9a", flush=True)
         binary += bench_binary(lambda s: a9a(), seeds=seeds[:1], solvers=args.solvers, patterns=20, beta_ratio=1e-2,
                                budgets=[5, 20] if args.quick else [20, 100, 300], loss="logistic",
-                               epochs=5 if args.quick else 20, lr=1e-3, batch_size=256, standardize=True)
+                               epochs=5 if args.quick else 20, lr=1e-3, batch_size=256, standardize=True,
+                               scp_directions=300)
     results["binary"] = binary
     if "cora" not in args.skip:
         print("Cora", flush=True)
@@ -222,7 +227,7 @@ def main() -> None:
         md += ["", "Cora (public split, 140 train / 1000 test nodes):", "", _fmt_cora(results["cora"])]
     print("\n".join(md))
     results["markdown"] = "\n".join(md)
-    write_json(Path(__file__).with_suffix(".json"), results)
+    write_json(out, results)
 
 
 if __name__ == "__main__":
