@@ -8,8 +8,9 @@ import torch
 
 from graphopt import Graph
 from graphopt.convex import (ConvergenceWarning, ConvexReLUProgram, GatedReLUNetwork, TwoLayerReLU,
-                             active_neurons, patterns_from_weights, propagate_features,
-                             recover_network, sample_patterns, solve_admm, solve_cvxpy)
+                             active_neurons, choose_linear_solver, patterns_from_weights,
+                             propagate_features, recover_network, sample_patterns, solve_admm,
+                             solve_cvxpy)
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +78,7 @@ def test_propagate_features_matches_dense_power():
 @pytest.mark.parametrize("bad, match", [
     (dict(X=np.full((5, 2), np.nan)), "NaN"),
     (dict(num_patterns=0), "num_patterns"),
+    (dict(num_patterns=10**9), "memory_limit"),
 ])
 def test_sample_patterns_rejects_bad_input(bad, match):
     args = dict(X=np.ones((5, 2)), num_patterns=3) | bad
@@ -141,6 +143,27 @@ def test_linear_solvers_give_the_same_iterates():
             assert other.objective == pytest.approx(runs[0].objective, rel=1e-8)
 
 
+def test_linear_solver_choice_follows_problem_shape():
+    assert choose_linear_solver(n=10000, d=20, P=50) == "cholesky"  # dP = 1000 << n
+    assert choose_linear_solver(n=500, d=100, P=100) == "woodbury"  # n << dP
+    assert choose_linear_solver(n=10**6, d=1000, P=100, memory_limit=1e9) == "cg"
+
+
+def test_warm_start_along_a_beta_path():
+    X, y = _data(n=60, d=4, seed=12)
+    pat = sample_patterns(X, 12, seed=0)
+    first = solve_admm(ConvexReLUProgram(X, y, pat, beta=0.5), tol=1e-6, max_iter=3000,
+                       progress=False)
+    prog = ConvexReLUProgram(X, y, pat, beta=0.6)
+    ref = solve_cvxpy(prog)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warm = solve_admm(prog, max_iter=300, warm_start=first, progress=False)
+        cold = solve_admm(prog, max_iter=300, progress=False)
+    assert abs(warm.objective - ref.objective) < abs(cold.objective - ref.objective)
+    assert warm.objective == pytest.approx(ref.objective, rel=1e-3)
+
+
 def test_one_vs_all_equals_separate_problems():
     X, Y = _data(n=50, d=3, classes=3, seed=5)
     pat = sample_patterns(X, 8, seed=0)
@@ -193,20 +216,22 @@ def test_admm_rejects_bad_settings():
 
 
 # ---------------------------------------------------------------------------- robust program
-def test_robust_program_satisfies_robust_cones_and_costs_more():
-    X, y = _data(n=40, d=3, loss="hinge", seed=8)
+@pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])
+def test_robust_program_satisfies_robust_cones_and_bounds_attacked_loss(loss):
+    X, y = _data(n=40, d=3, loss=loss, seed=8)
     pat = sample_patterns(X, 8, seed=0, bias=True)
-    nominal = solve_cvxpy(ConvexReLUProgram(X, y, pat, loss="hinge", beta=0.2))
-    prog = ConvexReLUProgram(X, y, pat, loss="hinge", beta=0.2, robust_eps=0.1)
+    nominal = solve_cvxpy(ConvexReLUProgram(X, y, pat, loss=loss, beta=0.2))
+    prog = ConvexReLUProgram(X, y, pat, loss=loss, beta=0.2, robust_eps=0.1)
     robust = solve_cvxpy(prog)
     assert robust.solver_info["cone_violation"] < 1e-6
     assert robust.objective >= nominal.objective - 1e-6
-    # the worst-case loss is an upper bound on the loss under any attack of radius eps
+    # robust cones keep every pattern fixed under the attack, so the worst-case loss bounds the
+    # recovered network's loss at any perturbation of radius eps
     net = recover_network(robust, prog, dtype=torch.float64)
     rng = np.random.default_rng(0)
     for _ in range(5):
         Xa = X + 0.1 * rng.choice([-1.0, 1.0], size=X.shape)
-        assert net.objective(Xa, y, "hinge", 0.2) <= robust.objective + 1e-6
+        assert net.objective(Xa, y, loss, 0.2) <= robust.objective + 1e-6
 
 
 # ---------------------------------------------------------------------------- recovery

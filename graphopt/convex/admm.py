@@ -1,21 +1,23 @@
 """ADMM for the exact and gated convex ReLU programs (Bai, Gautam & Sojoudi, arXiv 2201.01965, Alg. 1).
 
-Variables ``u = (v_1..v_P, w_1..w_P)`` are split three ways, each copy handled by its own prox:
+Variables ``u = (v_1..v_P, w_1..w_P)`` are split as in the paper, each copy handled by its prox:
 
-    z = F u        (loss prox, elementwise; F u = sum_i D_i X (v_i - w_i))
     u = t          (group-lasso prox: block soft-thresholding)
     G u = s >= 0   (projection; G = blockdiag((2 D_i - I) X), the cone constraints; exact only)
 
-The paper splits ``u = v`` and ``G u = s`` and keeps the squared loss in the u-step; splitting the
-loss off as well makes the u-step matrix ``Q = I + G^T G + F^T F`` independent of both ``rho`` and
-the loss, so one factorization serves every loss and every ``rho`` (residual balancing is free).
+and the u-step solves ``(c_F F^T F + I + G^T G) u = r`` with ``F u = sum_i D_i X (v_i - w_i)``:
+the squared loss enters exactly (``c_F = 1/rho``), the logistic loss through its quadratic
+majorizer (``c_F = 1/(4 rho)``, curvature bound 1/4) and the hinge loss, which has none, is split
+off as ``z = F u`` with its elementwise prox (``c_F = 1``). One cached factorization serves all.
 
-``Q`` is never formed from the ``D_i X`` blocks. Since ``(2 D_i - I)^2 = I``, ``G^T G = I (x) X^T X``;
-rotating to ``v + w`` and ``v - w`` decouples ``Q`` into ``I (x) S`` (``S = I + X^T X``, one d x d
-inverse) and ``T = I (x) S + 2 A^T A`` with ``A = [D_1 X .. D_P X]``. ``T`` is solved by a dense
-Cholesky of its dP x dP matrix (accumulated over row chunks), by Woodbury through the n x n matrix
-``I/2 + (X S^-1 X^T) ∘ (D D^T)``, or matrix-free by block-Jacobi preconditioned CG, whichever is
-cheapest within ``memory_limit``. Gated programs drop ``w`` and ``G``: ``S = I``, ``T = I + A^T A``.
+The u-step matrix is never formed from the ``D_i X`` blocks. Since ``(2 D_i - I)^2 = I``,
+``G^T G = I (x) X^T X``; rotating to ``v + w`` and ``v - w`` decouples it into ``I (x) S``
+(``S = I + X^T X``, one d x d inverse) and ``T = I (x) S + c A^T A`` (c = 2 c_F) with
+``A = [D_1 X .. D_P X]``. ``T`` is solved by a dense Cholesky of its dP x dP matrix (accumulated
+over row chunks; refactored when rho changes), by Woodbury through the n x n matrix
+``I/c + (X S^-1 X^T) ∘ (D D^T)`` (eigendecomposed once, so rho changes for free), or matrix-free
+by block-Jacobi preconditioned CG, whichever is cheapest within ``memory_limit``. Gated programs
+drop ``w`` and ``G``: ``S = I`` and ``c = c_F``.
 """
 
 from __future__ import annotations
@@ -236,9 +238,10 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
     ``max_iter`` / ``time_limit`` seconds, in which case a :class:`ConvergenceWarning` says how far
     it got. ``rho`` defaults to ``2 * beta`` (``beta / 2`` for the hinge loss), the best fixed
-    values across our measurements for beta from 0.03 to 3; ``adapt_rho=True`` adapts it by residual balancing (free for Woodbury and CG,
-    a refactorization for Cholesky), which we measured to stall the exact program, hence off by
-    default. ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
+    values across our measurements for beta from 0.03 to 3; ``adapt_rho=True`` adapts it by
+    residual balancing (free for Woodbury and CG, a refactorization for Cholesky), which we
+    measured to stall the exact program, hence off by default. A ``warm_start`` from an ADMM
+    solution resumes its primal and dual iterates (e.g. along a beta path). ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
     group-sparse iterate is logged every ``eval_every`` iterations in ``history``; those are the
     returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
     """
@@ -257,8 +260,9 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         raise ValueError(f"rho must be positive, got {rho!r}")
     if not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    for name, value in (("max_iter", max_iter), ("eval_every", eval_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     start = time.perf_counter()
     n, d, P, C = (program.num_samples, program.num_features, program.num_patterns,
@@ -279,21 +283,18 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     curvature = {"squared": 1.0, "logistic": 0.25, "hinge": 1.0}[loss]
 
     like = dict(dtype=dtype, device=device)
-    rho_given = rho
-    if rho is None:
-        rho = (0.5 if split else 2.0) * program.beta
-    rho = float(rho)
+    rho = float((0.5 if split else 2.0) * program.beta if rho is None else rho)
     u = torch.zeros(d, K, C, **like)
     lam = torch.zeros_like(u)
     eta = torch.zeros(n, C, **like) if split else None
     nu = None if gated else torch.zeros(n, K, C, **like)
     state = warm_start.state if warm_start is not None else None
     if state is not None and tuple(state["u"].shape) == (d, K, C) and state["split"] == split:
-        u, lam = state["u"].to(**like), state["lam"].to(**like)
-        eta = state["eta"].to(**like) if split else None
-        nu = None if gated else state["nu"].to(**like)
-        if rho_given is None:
-            rho = float(state["rho"])
+        # scaled duals are y / rho: carry the unscaled duals over to this run's rho
+        ratio = float(state["rho"]) / rho
+        u, lam = state["u"].to(**like), state["lam"].to(**like) * ratio
+        eta = state["eta"].to(**like) * ratio if split else None
+        nu = None if gated else state["nu"].to(**like) * ratio
     elif warm_start is not None:
         parts = [warm_start.V] if gated else [warm_start.V, warm_start.W]
         if any(p is None or tuple(p.shape) != (P, d, C) for p in parts):

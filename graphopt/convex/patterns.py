@@ -89,28 +89,44 @@ def _unique_nonzero_columns(D: np.ndarray) -> np.ndarray:
     return first[D[:, first].any(axis=0)]
 
 
-def _build(X: np.ndarray, G: np.ndarray, bias: bool) -> Patterns:
-    D = _augment(X, bias) @ G >= 0
+def _check_size(n: int, P: int, d: int, memory_limit: float) -> None:
+    need = float(n) * P + 8.0 * d * P  # boolean patterns plus float64 gates
+    if need > memory_limit:
+        raise ValueError(f"{P} patterns on {n} samples need {need / 2**30:.2f} GiB for the "
+                         f"patterns and gates alone, over memory_limit={memory_limit / 2**30:.2f} "
+                         "GiB; sample fewer patterns")
+
+
+def _build(X: np.ndarray, G: np.ndarray, bias: bool, memory_limit: float = 2e9) -> Patterns:
+    n, P = X.shape[0], G.shape[1]
+    _check_size(n, P, G.shape[0], memory_limit)
+    Xa = _augment(X, bias)
+    D = np.empty((n, P), dtype=bool)
+    step = max(1, int(2**26 // (8 * n)))  # gates per chunk: keep the float product small
+    for lo in range(0, P, step):
+        D[:, lo:lo + step] = Xa @ G[:, lo:lo + step] >= 0
     keep = _unique_nonzero_columns(D)
     return Patterns(G=G[:, keep].copy(), D=np.ascontiguousarray(D[:, keep]), bias=bias,
                     requested=int(G.shape[1]))
 
 
 def sample_patterns(X: Any, num_patterns: int, *, seed: int | np.random.Generator = 0,
-                    bias: bool = False) -> Patterns:
+                    bias: bool = False, memory_limit: float = 2e9) -> Patterns:
     """Sample patterns from standard Gaussian gates ``h_i ~ N(0, I)``.
 
     Duplicate and all-zero patterns are dropped, so ``result.num_patterns`` (the realized count)
     can be below ``num_patterns``. With ``bias=True`` the gates act on ``[X, 1]`` and the
-    programs built on these patterns fit a hidden-layer bias.
+    programs built on these patterns fit a hidden-layer bias. Raises ``ValueError`` when the
+    (n, num_patterns) boolean pattern matrix would exceed ``memory_limit`` bytes.
     """
     X = as_feature_matrix(X)
     if isinstance(num_patterns, bool) or not isinstance(num_patterns, (int, np.integer)) \
             or num_patterns < 1:
         raise ValueError(f"num_patterns must be a positive integer, got {num_patterns!r}")
+    _check_size(X.shape[0], int(num_patterns), X.shape[1] + int(bias), memory_limit)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     G = rng.standard_normal((X.shape[1] + int(bias), int(num_patterns)))
-    return _build(X, G, bias)
+    return _build(X, G, bias, memory_limit)
 
 
 def patterns_from_weights(X: Any, W: Any, b: Any = None) -> Patterns:

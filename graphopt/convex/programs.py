@@ -109,7 +109,7 @@ class ConvexReLUProgram:
                 f"C={self.num_outputs})")
 
     # ----------------------------------------------------------------- evaluation
-    def _weights(self, V: Any, W: Any) -> torch.Tensor:
+    def _weights(self, V: Any, W: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``V - W`` as a float64 (P, d', C) tensor, checking shapes."""
         shape = (self.num_patterns, self.num_features, self.num_outputs)
         out = []

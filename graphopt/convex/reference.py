@@ -19,17 +19,19 @@ __all__ = ["solve_cvxpy", "cvxpy_problem"]
 
 
 def _loss(pred: cp.Expression, y: np.ndarray, loss: str, radius: cp.Expression | None
-          ) -> cp.Expression:
+          ) -> tuple[cp.Expression, list[cp.Constraint]]:
+    """Summed (worst-case when ``radius`` is given) loss and any auxiliary constraints."""
     if loss == "squared":
         if radius is None:
-            return 0.5 * cp.sum_squares(pred - y)
-        worst = cp.abs(pred - y) + radius  # |pred + delta - y| <= this, attained by some delta
+            return 0.5 * cp.sum_squares(pred - y), []
+        # worst case of (pred + delta - y)^2 over |delta| <= radius is (|pred - y| + radius)^2;
+        # squaring a convex expression is not DCP, so bound it by an epigraph variable
         bound = cp.Variable(y.shape[0])
-        return 0.5 * cp.sum_squares(bound), [bound >= worst]
+        return 0.5 * cp.sum_squares(bound), [bound >= cp.abs(pred - y) + radius]
     margin = cp.multiply(y, pred) if radius is None else cp.multiply(y, pred) - radius
     if loss == "logistic":
-        return cp.sum(cp.logistic(-margin))
-    return cp.sum(cp.pos(1 - margin))
+        return cp.sum(cp.logistic(-margin)), []
+    return cp.sum(cp.pos(1 - margin)), []
 
 
 def cvxpy_problem(program: ConvexReLUProgram) -> tuple[cp.Problem, list[tuple]]:
@@ -47,10 +49,8 @@ def cvxpy_problem(program: ConvexReLUProgram) -> tuple[cp.Problem, list[tuple]]:
         radius = None
         if eps:
             radius = eps * cp.sum(cp.abs(D @ U[:d_attack].T), axis=1)
-        loss = _loss(pred, program.Y[:, c], program.loss, radius)
-        if isinstance(loss, tuple):
-            loss, extra = loss
-            constraints += extra
+        loss, extra = _loss(pred, program.Y[:, c], program.loss, radius)
+        constraints += extra
         reg = cp.sum(cp.norm(V, 2, axis=0))
         for A in ([] if W is None else [V, W]):
             margin = eps * cp.sum(cp.abs(A[:d_attack]), axis=0) if eps else 0
@@ -65,8 +65,9 @@ def cvxpy_problem(program: ConvexReLUProgram) -> tuple[cp.Problem, list[tuple]]:
 
 def solve_cvxpy(program: ConvexReLUProgram, solver: str | None = None,
                 verbose: bool = False, **solver_options) -> ConvexSolution:
-    """Solve the program with CVXPY: ``solver`` is a CVXPY solver name (default Clarabel, falling
-    back to SCS when Clarabel fails); extra keyword arguments go to ``Problem.solve``."""
+    """Solve the program with CVXPY: ``solver`` is a CVXPY solver name (default MOSEK when
+    installed, else Clarabel, falling back to SCS when it fails); extra keyword arguments go to
+    ``Problem.solve``."""
     if not isinstance(program, ConvexReLUProgram):
         raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
     installed = cp.installed_solvers()
@@ -74,7 +75,8 @@ def solve_cvxpy(program: ConvexReLUProgram, solver: str | None = None,
         raise ValueError(f"solver {solver!r} is not installed; installed: {installed}")
     problem, variables = cvxpy_problem(program)
     start = time.perf_counter()
-    tried = [solver.upper()] if solver else ["CLARABEL", "SCS"]
+    tried = [solver.upper()] if solver else [
+        name for name in ("MOSEK", "CLARABEL", "SCS") if name in installed]
     status, used = None, None
     for name in tried:
         try:
