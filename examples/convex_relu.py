@@ -9,9 +9,12 @@ task when they are absent.
     PYTHONPATH=. python examples/convex_relu.py
 """
 
+import warnings
+
 import numpy as np
 import torch
 
+from graphopt.convex import ConvergenceWarning
 from graphopt.convex.attacks import robust_accuracy
 from graphopt.convex.estimators import ConvexReLUClassifier, beta_max, beta_path
 
@@ -33,6 +36,7 @@ def load_task():
 
 def main() -> None:
     torch.set_num_threads(1)
+    warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=300 is a budget here, not a failure
     X, y, Xt, yt, name = load_task()
     print(f"task: {name}, train {X.shape}, test {Xt.shape}")
 
