@@ -237,8 +237,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     off (``z = F u``) and handled by its prox. Stops when the primal and dual residuals fall below
     ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
     ``max_iter`` / ``time_limit`` seconds, in which case a :class:`ConvergenceWarning` says how far
-    it got. ``rho`` defaults to ``2 * beta`` (``beta / 2`` for the hinge loss), the best fixed
-    values across our measurements for beta from 0.03 to 3; ``adapt_rho=True`` adapts it by
+    it got. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
+    logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements; ``adapt_rho=True`` adapts it by
     residual balancing (free for Woodbury and CG, a refactorization for Cholesky), which we
     measured to stall the exact program, hence off by default. A ``warm_start`` from an ADMM
     solution resumes its primal and dual iterates (e.g. along a beta path). ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
@@ -283,7 +283,13 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     curvature = {"squared": 1.0, "logistic": 0.25, "hinge": 1.0}[loss]
 
     like = dict(dtype=dtype, device=device)
-    rho = float((0.5 if split else 2.0) * program.beta if rho is None else rho)
+    if rho is None:
+        # ADMM on the squared loss is equivariant under (y, beta) -> (a y, a beta), so its rho
+        # depends on beta / |y|; the classification losses have labels of size 1
+        scale = float(np.sqrt(np.mean(program.Y ** 2))) if loss == "squared" else 1.0
+        factor = {"squared": 1.0, "logistic": 2.0, "hinge": 0.5}[loss]
+        rho = factor * program.beta / max(scale, 1e-12)
+    rho = float(rho)
     u = torch.zeros(d, K, C, **like)
     lam = torch.zeros_like(u)
     eta = torch.zeros(n, C, **like) if split else None
