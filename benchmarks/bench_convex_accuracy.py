@@ -196,11 +196,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, small budgets (smoke test)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["mnist", "a9a", "cora"])
     ap.add_argument("--solvers", nargs="+", default=["admm", "scp"], choices=["admm", "scp"])
+    ap.add_argument("--a9a-budgets", type=int, nargs="+", default=[20, 100, 300], help="ADMM iteration caps")
+    ap.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [0] if args.quick else list(range(args.seeds))
     results: dict = {"machine": "2-core CPU shared with other jobs; torch 1 thread"}
-    out = Path(__file__).with_suffix(".json")
+    out = args.out
     binary = []
     if "mnist" not in args.skip:
         print("MNIST 2 vs 8", flush=True)
@@ -212,7 +214,7 @@ def main() -> None:
     if "a9a" not in args.skip:
         print("a9a", flush=True)
         binary += bench_binary(lambda s: a9a(), seeds=seeds[:1], solvers=args.solvers, patterns=20, beta_ratio=1e-2,
-                               budgets=[5, 20] if args.quick else [20, 100, 300], loss="logistic",
+                               budgets=[5, 20] if args.quick else args.a9a_budgets, loss="logistic",
                                epochs=5 if args.quick else 20, lr=1e-3, batch_size=256, standardize=True,
                                scp_directions=300)
     results["binary"] = binary
