@@ -212,8 +212,9 @@ def test_robust_fit_certifies_the_attacked_training_loss():
     assert attacked <= rob.report_["convex_objective"] * (1 + 1e-4) + 1e-6
     std = ConvexReLUClassifier(loss="hinge", beta=0.1, num_patterns=6, solver="cvxpy", standardize=False).fit(X, y)
     assert std.report_["convex_objective"] <= rob.report_["convex_objective"]
-    with pytest.raises(ValueError, match="robust"):
-        ConvexReLUClassifier(solver="scp", robust_eps=0.1).fit(X, y)
+    for solver in ("scp", "admm"):
+        with pytest.raises(ValueError, match="robust"):
+            ConvexReLUClassifier(solver=solver, robust_eps=0.1).fit(X, y)
 
 
 def test_unconverged_fit_warns_with_progress():

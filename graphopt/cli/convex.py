@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--patterns", type=int, default=50, help="sampled activation patterns (or SCP directions)")
     p.add_argument("--solver", default="admm", choices=["admm", "cvxpy", "scp"])
     p.add_argument("--gated", action="store_true", help="gated-ReLU program (no cone constraints)")
-    p.add_argument("--robust-eps", type=float, default=0.0, help="ℓ∞ radius for convex adversarial training")
+    p.add_argument("--robust-eps", type=float, default=0.0, help="ℓ∞ radius for convex adversarial training (with --solver cvxpy)")
     p.add_argument("--hops", type=int, default=2, help="cora: propagation steps k of S^k X")
     p.add_argument("--standardize", choices=["auto", "yes", "no"], default="auto",
                    help="standardize columns (auto: a9a yes; MNIST pixels and Cora's S^k X no)")

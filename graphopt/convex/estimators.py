@@ -119,8 +119,9 @@ class _ConvexReLU:
             raise ValueError(f"solver must be one of {_SOLVERS}, got {self.solver!r}")
         if not (math.isfinite(self.robust_eps) and self.robust_eps >= 0):
             raise ValueError(f"robust_eps must be a finite number >= 0, got {self.robust_eps!r}")
-        if self.robust_eps > 0 and self.solver == "scp":
-            raise ValueError("robust_eps > 0 needs solver='admm' or 'cvxpy'; the SCP solver has no robust program")
+        if self.robust_eps > 0 and self.solver != "cvxpy":
+            raise ValueError(f"robust_eps > 0 needs solver='cvxpy' (the robust program has no "
+                             f"{self.solver.upper()} solver yet), got solver={self.solver!r}")
         if self.solver == "scp" and self.loss == "hinge":
             raise ValueError("solver='scp' needs a smooth loss ('logistic' or 'squared'), got loss='hinge'")
         if self.dtype not in ("float32", "float64"):
@@ -275,7 +276,8 @@ class ConvexReLUClassifier(_ConvexReLU):
     num_patterns : sampled activation patterns (ADMM/CVXPY) or sampled directions (SCP).
     gated : solve the gated-ReLU program (no cone constraints).
     solver : 'admm' (default), 'cvxpy' (reference, small n) or 'scp'.
-    robust_eps : ℓ∞ radius in raw-feature units for convex adversarial training (0 = standard).
+    robust_eps : ℓ∞ radius in raw-feature units for convex adversarial training (0 = standard);
+        needs ``solver='cvxpy'``.
     standardize, fit_intercept : preprocessing, undone in ``network_``.
     warm_start : start from the previous solution when refitting on the same data (β paths).
     tol, max_iter, time_limit, rho, linear_solver, device, dtype : solver controls.
