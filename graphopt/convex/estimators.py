@@ -1,0 +1,436 @@
+"""Scikit-learn-style estimators for globally optimal two-layer ReLU networks.
+
+``ConvexReLUClassifier`` / ``ConvexReLURegressor`` solve the convex program of Pilanci & Ergen
+(ICML 2020) over sampled activation patterns with the ADMM of Bai, Gautam & Sojoudi (arXiv
+2201.01965), its CVXPY reference, or the paper's sampled-convex-program (SCP) algorithm, and hand
+back the recovered network as a ``torch.nn.Module`` acting on the *original* features.
+``beta_max`` / ``beta_path`` give the regularization path with warm starts.
+
+Preprocessing, done at fit and undone in the recovered network: zero-variance columns dropped,
+columns standardized, and every hidden neuron given a bias (patterns on ``[X, 1]``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network
+from .patterns import sample_patterns
+from .programs import ConvexReLUProgram
+from .admm import solve_admm
+from .reference import solve_cvxpy
+from .scp import solve_scp
+
+__all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "NotFittedError", "beta_max", "beta_path"]
+
+_SOLVERS = ("admm", "cvxpy", "scp")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator was used before ``fit``."""
+
+
+def _available_memory() -> int:
+    # MemAvailable counts reclaimable page cache, which free-page counts miss on a busy machine
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+
+
+def _check_X(X, name: str = "X") -> np.ndarray:
+    if sp.issparse(X):
+        X = X.toarray()
+    X = np.asarray(X)
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {X.shape}")
+    X = X.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(X)):
+        bad = int(X.size - np.count_nonzero(np.isfinite(X)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite values")
+    return X
+
+
+class _ConvexReLU:
+    """Shared fit/predict machinery; subclasses say how labels become targets and back."""
+
+    _loss_choices: tuple[str, ...] = ()
+
+    def _store(self, params: dict[str, Any]) -> None:
+        # scikit-learn convention: __init__ stores its arguments unchanged, validation waits for fit
+        for k in self._param_names():
+            setattr(self, k, params[k])
+
+    # -- scikit-learn conventions ------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyperparameters as given to ``__init__``."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    def set_params(self, **params: Any) -> "_ConvexReLU":
+        """Set hyperparameters; unknown names raise ``ValueError``."""
+        valid = self._param_names()
+        for k, v in params.items():
+            if k not in valid:
+                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {valid}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        init = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if init[k].default is not v
+                   and init[k].default != v]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
+
+    # -- validation and preprocessing ---------------------------------------------------------
+    def _validate_params(self) -> None:
+        if self.loss not in self._loss_choices:
+            raise ValueError(f"loss must be one of {self._loss_choices}, got {self.loss!r}")
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta > 0):
+            raise ValueError(f"beta must be a finite number > 0, got {self.beta!r}")
+        if not (isinstance(self.num_patterns, (int, np.integer)) and self.num_patterns >= 1):
+            raise ValueError(f"num_patterns must be an integer >= 1, got {self.num_patterns!r}")
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {_SOLVERS}, got {self.solver!r}")
+        if not (math.isfinite(self.robust_eps) and self.robust_eps >= 0):
+            raise ValueError(f"robust_eps must be a finite number >= 0, got {self.robust_eps!r}")
+        if self.robust_eps > 0 and self.solver != "cvxpy":
+            raise ValueError(f"robust_eps > 0 needs solver='cvxpy' (the robust program has no "
+                             f"{self.solver.upper()} solver yet), got solver={self.solver!r}")
+        if self.solver == "scp" and self.loss == "hinge":
+            raise ValueError("solver='scp' needs a smooth loss ('logistic' or 'squared'), got loss='hinge'")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+
+    def _memory_budget(self) -> float:
+        return float(self.max_memory) if self.max_memory is not None else 0.5 * _available_memory()
+
+    def _fit_transform_features(self, X: np.ndarray) -> np.ndarray:
+        self.n_features_in_ = X.shape[1]
+        std = X.std(axis=0)
+        self.informative_ = std > 1e-12 * np.maximum(1.0, np.abs(X).max(axis=0))
+        if not self.informative_.any():
+            raise ValueError("every column of X is constant; there is nothing to learn from")
+        Xi = X[:, self.informative_]
+        if self.standardize and self.robust_eps > 0:
+            # one common scale keeps the ℓ∞ ball a ball: ε is divided by it for the program
+            self.mean_ = Xi.mean(axis=0)
+            self.scale_ = np.full(Xi.shape[1], float(std[self.informative_].mean()))
+        elif self.standardize:
+            self.mean_, self.scale_ = Xi.mean(axis=0), std[self.informative_]
+        else:
+            self.mean_, self.scale_ = np.zeros(Xi.shape[1]), np.ones(Xi.shape[1])
+        return self._transform(X)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        return (X[:, self.informative_] - self.mean_) / self.scale_
+
+    # -- fit ------------------------------------------------------------------------------------
+    def fit(self, X, y) -> "_ConvexReLU":
+        """Solve the convex program on ``(X, y)`` and recover the network."""
+        self._validate_params()
+        X = _check_X(X)
+        Y = self._encode_targets(y, X.shape[0])
+        Z = self._fit_transform_features(X)
+        dtype = torch.float32 if self.dtype == "float32" else torch.float64
+        eps = self.robust_eps / float(self.scale_[0]) if self.robust_eps > 0 else 0.0
+        start = time.perf_counter()
+        if self.solver == "scp":
+            self._fit_scp(Z, Y, dtype)
+        else:
+            self._fit_convex(Z, Y, eps, dtype)
+        self.fit_time_ = time.perf_counter() - start
+        self.network_ = self._map_back(self._network_z)
+        return self
+
+    def _fit_convex(self, Z: np.ndarray, Y: np.ndarray, eps: float, dtype: torch.dtype) -> None:
+        patterns = sample_patterns(Z, self.num_patterns, seed=self.seed, bias=self.fit_intercept)
+        program = ConvexReLUProgram(Z, Y, patterns, loss=self.loss, beta=self.beta, gated=self.gated,
+                                    robust_eps=eps)
+        key = (hashlib.blake2b(Z.tobytes() + Y.tobytes(), digest_size=16).hexdigest(), self.seed,
+               self.num_patterns, self.gated, self.fit_intercept, self.loss)
+        # a warm start is only meaningful on the very same patterns and data
+        warm = self.solution_ if self.warm_start and getattr(self, "_warm_key", None) == key else None
+        if self.solver == "admm":
+            # without max_memory, ADMM's own default budget also steers its choice of linear solver
+            limit = {} if self.max_memory is None else {"memory_limit": float(self.max_memory)}
+            sol = solve_admm(program, rho=self.rho, linear_solver=self.linear_solver, tol=self.tol,
+                             max_iter=self.max_iter, time_limit=self.time_limit, warm_start=warm,
+                             device=self.device, dtype=dtype, progress=self.progress, **limit)
+        else:
+            sol = solve_cvxpy(program)
+        net = recover_network(sol, program, dtype=torch.float64)
+        self.patterns_, self.program_, self.solution_, self._network_z = patterns, program, sol, net
+        self._warm_key = key
+        self.history_ = list(sol.history)
+        self.report_ = {
+            "num_patterns": int(patterns.num_patterns),
+            "convex_objective": float(program.objective(sol.V, sol.W)),
+            # for a robust program this is the clean objective; the convex one is the worst case
+            "recovered_objective": net.objective(Z, Y, loss=self.loss, beta=self.beta),
+            "cone_violation": float(program.cone_violation(sol.V, sol.W)),
+            "active_neurons": int(net.active_neurons),
+            "converged": bool(sol.converged),
+            "iterations": int(sol.iterations),
+        }
+
+    def _fit_scp(self, Z: np.ndarray, Y: np.ndarray, dtype: torch.dtype) -> None:
+        Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if self.fit_intercept else Z
+        # the feature matrix (Xu)₊, its fresh-sample twin and a gradient: three n x N arrays
+        need = 3 * Z.shape[0] * self.num_patterns * (4 if dtype == torch.float32 else 8)
+        if need > self._memory_budget():
+            raise ValueError(f"num_patterns={self.num_patterns} SCP directions on {Z.shape[0]} samples need "
+                             f"about {need / 2**30:.1f} GiB, over max_memory={self._memory_budget() / 2**30:.1f} "
+                             f"GiB; lower num_patterns or raise max_memory")
+        sol = solve_scp(Za, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
+                        tol=self.tol, max_iter=self.max_iter, time_limit=self.time_limit, seed=self.seed,
+                        device=self.device, dtype=dtype, progress=self.progress)
+        W1, W2 = (w.double().cpu() for w in sol.network_weights())
+        d, h = Z.shape[1], max(W1.shape[0], 1)  # one zero unit keeps an all-zero solution a module
+        net = TwoLayerReLU(d, h, Y.shape[1], bias=self.fit_intercept).double()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.zero_()
+            net.hidden.weight[: W1.shape[0]] = W1[:, :d]
+            if self.fit_intercept:
+                net.hidden.bias[: W1.shape[0]] = W1[:, d]
+            net.output.weight[:, : W1.shape[0]] = W2
+        self.solution_, self._network_z, self.history_ = sol, net, list(sol.history)
+        self.report_ = {"num_patterns": int(sol.U.shape[1]), "convex_objective": sol.objective,
+                        "recovered_objective": net.objective(Z, Y, loss=self.loss, beta=self.beta),
+                        "cone_violation": 0.0, "active_neurons": int(W1.shape[0]),
+                        "converged": bool(sol.converged), "iterations": int(sol.iterations),
+                        "violation_rate": sol.violation_rate}
+
+    def _to_raw(self, A: np.ndarray, axis: int, has_bias: bool) -> np.ndarray:
+        """Coefficients on ``[z, 1]`` (z the normalized informative columns) as coefficients on
+        ``[x, 1]`` (x the raw features), along ``axis``: ``a·z + b = (a/σ)·x + (b - a·μ/σ)``."""
+        A = np.moveaxis(np.asarray(A, dtype=np.float64), axis, 0)
+        k = int(self.informative_.sum())
+        Az = A[:k] / self.scale_.reshape(-1, *[1] * (A.ndim - 1))
+        out = np.zeros((self.n_features_in_ + 1,) + A.shape[1:])
+        out[np.flatnonzero(self.informative_)] = Az
+        out[-1] = (A[k] if has_bias else 0.0) - np.tensordot(self.mean_, Az, axes=(0, 0))
+        return np.moveaxis(out, 0, axis)
+
+    def _map_back(self, net: torch.nn.Module) -> torch.nn.Module:
+        """The same network on raw features: undo standardization and column dropping."""
+        if isinstance(net, GatedReLUNetwork):
+            gates = self._to_raw(net.gates.double().numpy(), 0, net.bias)
+            weights = self._to_raw(net.weights.detach().double().numpy(), 1, net.bias)
+            return GatedReLUNetwork(torch.from_numpy(gates), torch.from_numpy(weights), bias=True).eval()
+        W = net.hidden.weight.detach().double().numpy()
+        b = net.hidden.bias.detach().double().numpy() if net.hidden.bias is not None else np.zeros(len(W))
+        raw = self._to_raw(np.vstack([W.T, b]), 0, True)
+        out = TwoLayerReLU(self.n_features_in_, W.shape[0], net.output.out_features, bias=True).double()
+        with torch.no_grad():
+            out.hidden.weight.copy_(torch.from_numpy(raw[:-1].T))
+            out.hidden.bias.copy_(torch.from_numpy(raw[-1]))
+            out.output.weight.copy_(net.output.weight.detach().double())
+        return out.eval()
+
+    # -- prediction -----------------------------------------------------------------------------
+    def decision_function(self, X) -> np.ndarray:
+        """Network outputs on raw features: ``(n,)`` for one output, ``(n, C)`` for several."""
+        self._check_fitted()
+        X = _check_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}")
+        with torch.no_grad():
+            f = self.network_(torch.from_numpy(X)).numpy()
+        return f[:, 0] if f.shape[1] == 1 else f
+
+
+class ConvexReLUClassifier(_ConvexReLU):
+    """Binary or one-vs-all multi-class classifier: a two-layer ReLU network trained to global optimality.
+
+    Parameters
+    ----------
+    beta : weight decay (group-lasso weight), > 0.
+    loss : 'logistic' (default), 'hinge' or 'squared' (on ±1 targets).
+    num_patterns : sampled activation patterns (ADMM/CVXPY) or sampled directions (SCP).
+    gated : solve the gated-ReLU program (no cone constraints).
+    solver : 'admm' (default), 'cvxpy' (reference, small n) or 'scp'.
+    robust_eps : ℓ∞ radius in raw-feature units for convex adversarial training (0 = standard);
+        needs ``solver='cvxpy'``.
+    standardize, fit_intercept : preprocessing, undone in ``network_``.
+    warm_start : start from the previous solution when refitting on the same data (β paths).
+    tol, max_iter, time_limit, rho, linear_solver, device, dtype : solver controls.
+    max_memory : bytes the solve may use (default: ADMM's own budget; half the available memory
+        for SCP); a solve that would need more raises ``ValueError`` before starting.
+
+    Fitted attributes: ``classes_``, ``network_`` (``torch.nn.Module`` on raw features),
+    ``report_`` (convex objective, recovered objective, cone violation, active neurons, ...),
+    ``solution_``, ``patterns_``, ``history_``, ``fit_time_``, ``n_features_in_``.
+    """
+
+    _loss_choices = ("logistic", "hinge", "squared")
+
+    def __init__(self, *, beta: float = 1e-3, loss: str = "logistic", num_patterns: int = 100,
+                 gated: bool = False, solver: str = "admm", robust_eps: float = 0.0,
+                 standardize: bool = True, fit_intercept: bool = True, warm_start: bool = False,
+                 tol: float = 1e-6, max_iter: int = 2000, time_limit: float | None = None,
+                 rho: float | None = None, linear_solver: str = "auto", device: str | None = None,
+                 dtype: str = "float64", max_memory: float | None = None, seed: int = 0,
+                 progress: bool = False) -> None:
+        self._store(locals())
+
+    def _encode_targets(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"y must be 1-D with one label per row of X ({n}), got shape {y.shape}")
+        if y.dtype.kind == "f":
+            if not np.all(np.isfinite(y)):
+                raise ValueError(f"y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite labels")
+            if not np.all(y == np.round(y)):
+                raise ValueError("y holds continuous values; ConvexReLUClassifier needs class labels "
+                                 "(use ConvexReLURegressor for real targets)")
+        self.classes_ = np.unique(y)
+        if self.classes_.size < 2:
+            raise ValueError(f"y has a single class {self.classes_.tolist()}; a classifier needs at least two")
+        if self.classes_.size == 2:
+            return np.where(y == self.classes_[1], 1.0, -1.0)[:, None]
+        return np.where(y[:, None] == self.classes_[None, :], 1.0, -1.0)
+
+    def predict(self, X) -> np.ndarray:
+        """Class labels (from ``classes_``)."""
+        f = self.decision_function(X)
+        idx = (f >= 0).astype(int) if f.ndim == 1 else f.argmax(1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)``: the logistic model's sigmoid, one-vs-all renormalized."""
+        if self.loss != "logistic":
+            raise ValueError(f"predict_proba needs loss='logistic' (probabilities are not defined for loss={self.loss!r})")
+        f = self.decision_function(X)
+        if f.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-f))
+            return np.column_stack([1 - p, p])
+        p = 1.0 / (1.0 + np.exp(-f))
+        return p / p.sum(axis=1, keepdims=True)
+
+    def score(self, X, y) -> float:
+        """Accuracy."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+class ConvexReLURegressor(_ConvexReLU):
+    """Least-squares regressor (one or several targets): a globally optimal two-layer ReLU network.
+
+    Parameters as :class:`ConvexReLUClassifier` (``loss`` is fixed to 'squared'); ``score`` is R².
+    """
+
+    _loss_choices = ("squared",)
+
+    def __init__(self, *, beta: float = 1e-3, num_patterns: int = 100, gated: bool = False,
+                 solver: str = "admm", robust_eps: float = 0.0, standardize: bool = True,
+                 fit_intercept: bool = True, warm_start: bool = False, tol: float = 1e-6,
+                 max_iter: int = 2000, time_limit: float | None = None, rho: float | None = None,
+                 linear_solver: str = "auto", device: str | None = None, dtype: str = "float64",
+                 max_memory: float | None = None, seed: int = 0, progress: bool = False) -> None:
+        self._store(locals())
+        self.loss = "squared"
+
+    def _encode_targets(self, y, n: int) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape[0] != n or y.ndim not in (1, 2):
+            raise ValueError(f"y must be (n,) or (n, k) with n = {n} rows, got shape {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"y contains {int(y.size - np.isfinite(y).sum())} NaN or infinite values")
+        self._single_target = y.ndim == 1
+        return y[:, None] if y.ndim == 1 else y
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets, shaped like the ``y`` given to ``fit``."""
+        return self.decision_function(X)
+
+    def score(self, X, y) -> float:
+        """Coefficient of determination R² (averaged over targets)."""
+        y = np.asarray(y, dtype=np.float64)
+        pred = self.predict(X).reshape(y.shape)
+        ss_res = ((y - pred) ** 2).sum(axis=0)
+        ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
+        return float(np.mean(1 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)))
+
+
+def _clone(est: _ConvexReLU, **params: Any) -> _ConvexReLU:
+    return type(est)(**{**est.get_params(), **params})
+
+
+def beta_max(estimator: _ConvexReLU, X, y) -> float:
+    """Smallest β at which the all-zero network is optimal for ``estimator``'s program on ``(X, y)``.
+
+    ``max_i ‖(D_i X)ᵀ ∇loss(0)‖`` over the estimator's sampled patterns: exact for the gated
+    program, an upper bound for the exact ReLU program (whose cone constraints can only make zero
+    optimal sooner); for SCP a sampled estimate of ``sup_‖u‖=1 ‖∇loss(0)ᵀ(X u)₊‖``.
+    """
+    est = _clone(estimator)
+    est._validate_params()
+    X = _check_X(X)
+    Y = est._encode_targets(y, X.shape[0])
+    Z = est._fit_transform_features(X)
+    # ∇loss at f = 0: -Y for squared and hinge (margin 0 < 1), -Y/2 for logistic
+    G = -Y * (0.5 if est.loss == "logistic" else 1.0)
+    Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if est.fit_intercept else Z
+    if est.solver == "scp":
+        # SCP keeps adding directions, so its β_max is a sup over the sphere: estimated by sampling
+        U = np.random.default_rng(est.seed).standard_normal((Za.shape[1], max(est.num_patterns, 2000)))
+        U /= np.linalg.norm(U, axis=0)
+        return float(np.linalg.norm(np.maximum(Za @ U, 0).T @ G, axis=1).max())
+    D = sample_patterns(Z, est.num_patterns, seed=est.seed, bias=est.fit_intercept).D
+    # ‖(D_i X̃)ᵀ G‖_F for each pattern i, without forming D_i X̃
+    return float(max(np.linalg.norm(Za.T @ (D[:, i:i + 1] * G)) for i in range(D.shape[1])))
+
+
+def beta_path(estimator: _ConvexReLU, X, y, betas=None, *, num: int = 8, min_ratio: float = 1e-3,
+              X_val=None, y_val=None) -> list[dict]:
+    """Fit ``estimator``'s configuration along decreasing β, each fit warm-started from the last.
+
+    ``betas`` defaults to ``num`` values log-spaced from ``beta_max`` down to ``min_ratio``
+    times it. Returns one record per β: ``beta``, the fit's ``report_`` entries, ``fit_time``,
+    ``train_score``, ``val_score`` (if ``X_val``) and the fitted ``estimator``.
+    """
+    if betas is None:
+        if num < 1 or not 0 < min_ratio < 1:
+            raise ValueError(f"num must be >= 1 and min_ratio in (0, 1), got {num!r}, {min_ratio!r}")
+        bmax = beta_max(estimator, X, y)
+        betas = bmax * np.geomspace(1.0, min_ratio, num)
+    betas = sorted((float(b) for b in betas), reverse=True)
+    est = _clone(estimator, warm_start=True)
+    path = []
+    for b in betas:
+        est.set_params(beta=b).fit(X, y)
+        record = {"beta": b, **est.report_, "fit_time": est.fit_time_, "train_score": est.score(X, y)}
+        if X_val is not None:
+            record["val_score"] = est.score(X_val, y_val)
+        # a snapshot for the caller, while ``est`` keeps its state for the next warm start
+        snap = _clone(est, warm_start=False)
+        snap.__dict__.update({k: v for k, v in est.__dict__.items() if k.endswith("_") or k.startswith("_")})
+        record["estimator"] = snap
+        path.append(record)
+    return path
