@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..graph import Graph
 from ..partition import Partition
@@ -142,7 +142,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
             loss = _loss(out, batch.y[mask], multilabel)
             loss.backward()
             optimizer.step()
-            loss_sum += float(loss) * n_train
+            loss_sum += loss.item() * n_train
             count += n_train
         row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(count, 1),
                                  "time": time.perf_counter() - t0, "batch_time": batch_time}
