@@ -131,12 +131,11 @@ class Graph:
                 raise ValueError(f"weights has shape {weights.shape}, expected ({ei.shape[1]},)")
             if not np.all(np.isfinite(weights)):
                 raise ValueError("weights contain NaN or infinite values")
+        indptr, indices, w = _coo_to_csr(src, dst, n, weights, reduce, symmetric=undirected)
+        g = cls(indptr, indices, w, validate=False, **node_data)
         if undirected:
-            src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-            if weights is not None:
-                weights = np.concatenate([weights, weights])
-        indptr, indices, w = _coo_to_csr(src, dst, n, weights, reduce)
-        return cls(indptr, indices, w, validate=False, **node_data)
+            g._undirected = True  # every pair was added with its reverse and the same weights
+        return g
 
     @classmethod
     def from_scipy(cls, matrix: Any, *, weighted: bool | None = None, **node_data: Any) -> Graph:
@@ -248,9 +247,15 @@ class Graph:
         """True when every edge (i, j) has its reverse (j, i) with the same weight."""
         if self._undirected is None:
             a = self.to_scipy()
-            diff = a - a.T
-            diff.eliminate_zeros()
-            self._undirected = diff.nnz == 0
+            if not a.has_canonical_format:
+                a = a.copy()
+                a.sum_duplicates()
+            # Transposing through CSC is a counting sort: O(nnz), with sorted indices, so the
+            # graph is symmetric exactly when the canonical arrays coincide.
+            t = a.T.tocsr()
+            self._undirected = bool(np.array_equal(a.indptr, t.indptr)
+                                    and np.array_equal(a.indices, t.indices)
+                                    and (self.weights is None or np.array_equal(a.data, t.data)))
         return self._undirected
 
     def has_self_loops(self) -> bool:
@@ -466,21 +471,31 @@ def _scipy_to_torch(m: sp.spmatrix, layout: str = "csr") -> Any:
     if layout == "csr":
         return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
                                        torch.from_numpy(m.indices.astype(np.int64)),
-                                       torch.from_numpy(m.data), size=m.shape)
+                                       torch.from_numpy(m.data), size=m.shape,
+                                       check_invariants=False)  # scipy CSR is valid by construction
     c = m.tocoo()
     idx = torch.from_numpy(np.stack([c.row, c.col]).astype(np.int64))
     return torch.sparse_coo_tensor(idx, torch.from_numpy(c.data), size=m.shape).coalesce()
 
 
 def _coo_to_csr(src: np.ndarray, dst: np.ndarray, n: int, weights: np.ndarray | None,
-                reduce: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Sorted, duplicate-free CSR from COO pairs.
+                reduce: str, symmetric: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Sorted, duplicate-free CSR from COO pairs (and their reverses when ``symmetric``).
 
-    Encodes each pair as ``src * n + dst`` so one sort orders rows and columns together; the
-    unweighted path sorts that key in place, the weighted path needs one permutation.
+    Encodes each pair as ``src * n + dst`` so one sort orders rows and columns together. The
+    key array is the only large temporary and becomes ``indices`` in place, so an unweighted
+    build peaks near the size of its output; the weighted path adds one permutation.
     """
-    key = src.astype(np.int64) * n
-    key += dst
+    e = src.size
+    key = np.empty(2 * e if symmetric else e, dtype=np.int64)
+    np.multiply(src, n, out=key[:e], dtype=np.int64)
+    key[:e] += dst
+    if symmetric:
+        np.multiply(dst, n, out=key[e:], dtype=np.int64)
+        key[e:] += src
+        if weights is not None:
+            weights = np.concatenate([weights, weights])
     w = None
     if weights is None:
         key.sort()
@@ -497,8 +512,22 @@ def _coo_to_csr(src: np.ndarray, dst: np.ndarray, n: int, weights: np.ndarray | 
                 starts = np.flatnonzero(new)
                 w = (np.add.reduceat(w, starts) if reduce == "sum"
                      else np.maximum.reduceat(w, starts))
-            key = key[new]
+            key = _compact(key, new)
         del new
     indptr = np.searchsorted(key, np.arange(n + 1, dtype=np.int64) * n)
     np.remainder(key, n if n else 1, out=key)
     return indptr.astype(np.int64, copy=False), key, w
+
+
+def _compact(a: np.ndarray, keep: np.ndarray, chunk: int = 1 << 22) -> np.ndarray:
+    """``a[keep]`` written into ``a``'s own front chunk by chunk, so no second full-size array exists.
+
+    Safe because the write position never passes the read position. The result is a view; it is
+    copied out only when it is less than half of the buffer, to free the rest.
+    """
+    pos = 0
+    for lo in range(0, a.size, chunk):
+        part = a[lo:lo + chunk][keep[lo:lo + chunk]]
+        a[pos:pos + part.size] = part
+        pos += part.size
+    return a[:pos].copy() if 2 * pos < a.size else a[:pos]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from .datasets._files import write_atomic
 from .graph import Graph
 
 __all__ = ["Partition"]
@@ -121,8 +121,11 @@ class Partition:
 
     def nodes_of(self, parts: Any) -> np.ndarray:
         """Node ids (ascending) of the union of ``parts``."""
+        parts = np.asarray(parts, dtype=np.int64)
+        if parts.size and (parts.min() < 0 or parts.max() >= self.num_parts):
+            raise ValueError(f"parts must lie in [0, {self.num_parts}), got {parts.tolist()}")
         chosen = np.zeros(self.num_parts, dtype=bool)
-        chosen[np.asarray(parts, dtype=np.int64)] = True
+        chosen[parts] = True
         return np.flatnonzero(chosen[self.assignment])
 
     def edge_cut(self, weighted: bool = False) -> float:
@@ -159,9 +162,8 @@ class Partition:
         dst = self.assignment[g.indices]
         cut = src != dst
         w = np.ones(int(cut.sum())) if g.weights is None else g.weights[cut]
-        if g.is_undirected():
-            w = w / 2.0  # each undirected edge is stored twice, once per direction
         q = sp.coo_matrix((w, (src[cut], dst[cut])), shape=(self.num_parts,) * 2).tocsr()
+        # An undirected edge is stored once per direction, filling (a, b) and (b, a) once each.
         q = q + q.T if not g.is_undirected() else q
         q.sum_duplicates()
         sizes = self.part_sizes().astype(np.float64)[:, None]
@@ -174,18 +176,10 @@ class Partition:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``.npz`` atomically (temp file in the same folder, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, assignment=self.assignment, num_parts=np.int64(self.num_parts),
-                         graph_hash=np.str_(self.graph.content_hash()),
-                         params=np.str_(json.dumps(self.params, sort_keys=True)))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: np.savez(
+            f, assignment=self.assignment, num_parts=np.int64(self.num_parts),
+            graph_hash=np.str_(self.graph.content_hash()),
+            params=np.str_(json.dumps(self.params, sort_keys=True))))
 
     @classmethod
     def load(cls, path: str | os.PathLike, graph: Graph) -> Partition:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["data_roots", "manifest", "dataset_file", "download", "DatasetNotFoundError"]
+__all__ = ["data_roots", "manifest", "dataset_entry", "dataset_file", "download",
+           "DatasetNotFoundError", "read_member", "write_atomic"]
 
 REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
 
@@ -28,7 +28,8 @@ def manifest() -> dict[str, Any]:
         return json.load(f)
 
 
-def _entry(name: str) -> dict[str, Any]:
+def dataset_entry(name: str) -> dict[str, Any]:
+    """The manifest entry of dataset ``name``; ``ValueError`` listing the known names otherwise."""
     m = manifest()
     if name not in m:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(m))}")
@@ -49,7 +50,7 @@ def data_roots(root: str | os.PathLike | None = None) -> list[Path]:
 def dataset_file(name: str, path: str, root: str | os.PathLike | None = None,
                  download_missing: bool = True) -> Path:
     """Local path of one file of dataset ``name``, downloading it into the first root if absent."""
-    entry = next((f for f in _entry(name)["files"] if f["path"] == path), None)
+    entry = next((f for f in dataset_entry(name)["files"] if f["path"] == path), None)
     if entry is None:
         raise ValueError(f"dataset {name!r} has no file {path!r}")
     roots = data_roots(root)
@@ -69,37 +70,46 @@ def dataset_file(name: str, path: str, root: str | os.PathLike | None = None,
 
 def download(url: str, dest: str | os.PathLike, sha256: str) -> Path:
     """Download ``url`` to ``dest`` through a temp file; rename only after the sha256 matches."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
+    def fetch(out: Any) -> None:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as resp:
-                    while chunk := resp.read(1 << 20):
-                        h.update(chunk)
-                        out.write(chunk)
-            except OSError as e:
-                raise DatasetNotFoundError(f"could not download {url}: {e}") from e
+        try:
+            with urllib.request.urlopen(url, timeout=60) as resp:
+                while chunk := resp.read(1 << 20):
+                    h.update(chunk)
+                    out.write(chunk)
+        except OSError as e:
+            raise DatasetNotFoundError(f"could not download {url}: {e}") from e
         if h.hexdigest() != sha256:
             raise ValueError(f"checksum mismatch for {url}: expected sha256 {sha256}, "
                              f"got {h.hexdigest()}; the file was not saved")
+
+    return write_atomic(dest, fetch)
+
+
+def read_member(path: str | os.PathLike, member: str | None = None) -> bytes:
+    """Bytes of ``path``, or of ``member`` inside it when ``path`` is a zip archive wrapping the data."""
+    import zipfile
+
+    path = Path(path)
+    if member is None:
+        return path.read_bytes()
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        if member not in names:
+            raise ValueError(f"{path} has no member {member!r}; it holds {names}")
+        return z.read(member)
+
+
+def write_atomic(dest: str | os.PathLike, write: Any, mode: str = "wb") -> Path:
+    """Create ``dest`` by calling ``write(file)`` on a temp file in its folder, then renaming it."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
+            write(f)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
-
-
-def copy_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> None:
-    """Copy through a temp file in the destination folder, then rename."""
-    dest = Path(dest)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
