@@ -1,7 +1,5 @@
 """Cluster-GCN: batches, normalizations, model, training paths and bad input."""
 
-import json
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -10,6 +8,7 @@ import torch
 from graphopt import Graph, Partition
 from graphopt.cluster_gcn import (ClusterGCN, ClusterLoader, ConvStack, evaluate, fit, normalize_csr,
                                   precalc_features, predict, training_subgraph)
+from graphopt.datasets import load_graphsage, save_graphsage
 
 
 @pytest.fixture(autouse=True)
@@ -197,40 +196,9 @@ def test_multilabel_end_to_end():
     assert hist.final["test"] > 0.85, hist.final
 
 
-def _write_graphsage(root, g, prefix="toy"):
-    """The GraphSAGE file set: {prefix}-G.json (node-link with val/test flags), -id_map, -class_map, -feats.npy."""
-    e = g.edges()
-    nodes = [{"id": f"n{i}", "val": bool(g.val_mask[i]), "test": bool(g.test_mask[i])}
-             for i in range(g.num_nodes)]
-    links = [{"source": int(s), "target": int(t)} for s, t in e]
-    (root / f"{prefix}-G.json").write_text(json.dumps({"directed": False, "multigraph": False,
-                                                      "graph": {}, "nodes": nodes, "links": links}))
-    (root / f"{prefix}-id_map.json").write_text(json.dumps({f"n{i}": i for i in range(g.num_nodes)}))
-    (root / f"{prefix}-class_map.json").write_text(
-        json.dumps({f"n{i}": g.y[i].tolist() for i in range(g.num_nodes)}))
-    np.save(root / f"{prefix}-feats.npy", g.x)
-
-
-def _read_graphsage(root, prefix="toy"):
-    """Minimal reader of the same format (links index into the node list, as networkx writes them)."""
-    gj = json.loads((root / f"{prefix}-G.json").read_text())
-    id_map = json.loads((root / f"{prefix}-id_map.json").read_text())
-    classes = json.loads((root / f"{prefix}-class_map.json").read_text())
-    ids = np.array([id_map[nd["id"]] for nd in gj["nodes"]])
-    ei = np.array([[ids[lk["source"]], ids[lk["target"]]] for lk in gj["links"]]).T
-    n = len(id_map)
-    val = np.zeros(n, bool)
-    test = np.zeros(n, bool)
-    val[ids] = [nd["val"] for nd in gj["nodes"]]
-    test[ids] = [nd["test"] for nd in gj["nodes"]]
-    y = np.array([classes[k] for k in sorted(id_map, key=id_map.get)])
-    return Graph.from_edge_index(ei, n, undirected=True, x=np.load(root / f"{prefix}-feats.npy"),
-                                 y=y, train_mask=~(val | test), val_mask=val, test_mask=test)
-
-
 def test_inductive_graphsage_format(tmp_path):
-    _write_graphsage(tmp_path, _multilabel_graph(seed=1))
-    g = _read_graphsage(tmp_path)
+    prefix = save_graphsage(_multilabel_graph(seed=1), tmp_path, "toy")
+    g = load_graphsage(prefix)
     train = training_subgraph(g)
     part = Partition.metis(train, 4, seed=0)
     seen = np.concatenate([b.nodes.numpy() for b in ClusterLoader(part, 2)])

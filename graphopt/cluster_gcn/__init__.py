@@ -14,9 +14,9 @@ loop (:mod:`.train`) are separate, as in PyG.
 """
 
 from .loader import NORMALIZATIONS, ClusterBatch, ClusterLoader, normalize_csr
-from .model import ClusterGCN, ClusterGCNLayer, ConvStack, precalc_features
+from .model import ClusterGCN, ClusterGCNLayer, ConvStack, precalc_features, spectral_features
 from .train import History, evaluate, fit, forward_batch, peak_memory_mb, predict, training_subgraph
 
 __all__ = ["NORMALIZATIONS", "ClusterBatch", "ClusterLoader", "normalize_csr", "ClusterGCN",
-           "ClusterGCNLayer", "ConvStack", "precalc_features", "History", "evaluate", "fit",
+           "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features", "History", "evaluate", "fit",
            "forward_batch", "peak_memory_mb", "predict", "training_subgraph"]

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from ..graph import Graph
 
-__all__ = ["ClusterGCN", "ClusterGCNLayer", "ConvStack", "precalc_features"]
+__all__ = ["ClusterGCN", "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features"]
 
 
 class ClusterGCNLayer(nn.Module):
@@ -135,3 +135,17 @@ def precalc_features(graph: Graph, features: Any = None) -> np.ndarray | sp.csr_
         return sp.hstack([ax, x], format="csr", dtype=np.float32)
     return np.hstack([np.asarray(ax, dtype=np.float32), np.asarray(x, dtype=np.float32)])
 
+
+
+def spectral_features(graph: Graph, dim: int = 64, seed: int = 0) -> np.ndarray:
+    """Structural node features for a graph without any: the top ``dim`` eigenvectors of
+    ``D^-1/2 (A+I) D^-1/2``, scaled to unit column variance (float32, shape ``(N, dim)``)."""
+    if not isinstance(dim, (int, np.integer)) or not 1 <= dim < graph.num_nodes - 1:
+        raise ValueError(f"dim must be an integer in [1, num_nodes - 1), got {dim!r}")
+    from scipy.sparse.linalg import eigsh
+
+    a = graph.normalized_adjacency("sym", dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(graph.num_nodes)
+    _, vecs = eigsh(a, k=dim, which="LA", v0=v0)
+    vecs = vecs * np.sign(vecs.sum(0) + 1e-12)  # fix the eigenvectors' arbitrary signs
+    return ((vecs - vecs.mean(0)) / (vecs.std(0) + 1e-12)).astype(np.float32)
