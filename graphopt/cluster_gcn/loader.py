@@ -35,51 +35,42 @@ def normalize_csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray |
 
     ``"sym"`` is ``D^-1/2 (A+I) D^-1/2``; ``"rw"`` is ``Ã = (D+I)^-1 (A+I)`` (eq. 10);
     ``"residual"`` is ``Ã + I`` (eq. 9); ``"diag_enhanced"`` is ``Ã + λ diag(Ã)`` (eq. 11).
-    Existing self-loops are replaced by the unit loop. Columns stay sorted when they were.
+    Existing self-loops are replaced by the unit loop. Each row's diagonal entry comes first and
+    the other columns keep their order: no sort, every step linear in the number of entries.
     """
     if kind not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {kind!r}")
     n = indptr.size - 1
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    keep = indices != rows
-    rows, cols = rows[keep], indices[keep]
-    w = np.ones(rows.size) if weights is None else np.asarray(weights, dtype=np.float64)[keep]
-    deg = np.bincount(rows, weights=w, minlength=n) + 1.0
-    counts = np.bincount(rows, minlength=n)
-    sub_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=sub_ptr[1:])
-    if cols.size > 1 and not _sorted_within_rows(cols, sub_ptr):
-        order = np.lexsort((cols, rows))
-        rows, cols, w = rows[order], cols[order], w[order]
-    # Insert the unit diagonal by scatter: row r shifts by r, and entries right of the diagonal by 1 more.
-    m = cols.size
-    above = cols > rows
-    pos = np.arange(m, dtype=np.int64) + rows + above
-    diag = np.arange(n, dtype=np.int64)
-    dpos = sub_ptr[:-1] + diag + np.bincount(rows, weights=~above, minlength=n).astype(np.int64)
-    out_cols = np.empty(m + n, dtype=np.int64)
-    out_rows = np.empty(m + n, dtype=np.int64)
-    out_w = np.empty(m + n)
-    out_cols[pos], out_rows[pos], out_w[pos] = cols, rows, w
-    out_cols[dpos], out_rows[dpos], out_w[dpos] = diag, diag, 1.0
-    rows, cols, w = out_rows, out_cols, out_w
-    is_diag = rows == cols
+    counts = np.diff(indptr)
+    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+    cols, w = indices, weights
+    keep = cols != rows
+    if not keep.all():
+        rows, cols = rows[keep], cols[keep]
+        w = None if w is None else w[keep]
+        counts = np.bincount(rows, minlength=n)
+    deg = (counts if w is None else np.bincount(rows, weights=w, minlength=n)) + 1.0
     if kind == "sym":
         inv = 1.0 / np.sqrt(deg)
-        vals = inv[rows] * w * inv[cols]
+        off = inv[rows] * inv[cols]
     else:
-        vals = w / deg[rows]
-        if kind == "residual":
-            vals[is_diag] += 1.0
-        elif kind == "diag_enhanced":
-            vals[is_diag] *= 1.0 + diag_lambda
-    return sub_ptr + np.arange(n + 1), cols, vals.astype(np.float32)
-
-
-def _sorted_within_rows(cols: np.ndarray, indptr: np.ndarray) -> bool:
-    increasing = np.diff(cols) > 0
-    increasing[indptr[1:-1][(indptr[1:-1] > 0) & (indptr[1:-1] < cols.size)] - 1] = True
-    return bool(increasing.all())
+        off = 1.0 / deg[rows]
+    if w is not None:
+        off *= w
+    on = 1.0 / deg
+    if kind == "residual":
+        on += 1.0
+    elif kind == "diag_enhanced":
+        on *= 1.0 + diag_lambda
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts + 1, out=out_ptr[1:])
+    first = np.zeros(out_ptr[-1], dtype=bool)
+    first[out_ptr[:-1]] = True
+    out_cols = np.empty(out_ptr[-1], dtype=np.int64)
+    out_vals = np.empty(out_ptr[-1], dtype=np.float32)
+    out_cols[first], out_vals[first] = np.arange(n), on
+    out_cols[~first], out_vals[~first] = cols, off
+    return out_ptr, out_cols, out_vals
 
 
 def torch_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int) -> torch.Tensor:
@@ -191,17 +182,27 @@ class ClusterLoader:
         self.seed, self.num_workers, self.epoch = seed, num_workers, 0
         self._x = sp.csr_matrix(x) if sp.issparse(x) else x
 
-        # Permute once: part k occupies rows bounds[k]:bounds[k+1]; columns become new ids, sorted.
-        order = np.argsort(partition.assignment, kind="stable")
-        new_id = np.empty_like(order)
-        new_id[order] = np.arange(order.size)
-        a = graph.to_scipy(np.float64)[order][:, order].tocsr()
-        a.sort_indices()
-        self._order = order
+        # Permute once so part k occupies rows bounds[k]:bounds[k+1]. A graph already numbered
+        # part by part (order == identity) is shared, not copied.
+        assignment = partition.assignment
+        if np.all(assignment[1:] >= assignment[:-1]):
+            order = np.arange(graph.num_nodes, dtype=np.int64)
+            indptr, indices, weights = graph.indptr, graph.indices, graph.weights
+        else:
+            order = np.argsort(assignment, kind="stable")
+            new_id = np.empty_like(order)
+            new_id[order] = np.arange(order.size)
+            deg = np.diff(graph.indptr)[order]
+            indptr = np.zeros(graph.num_nodes + 1, dtype=np.int64)
+            np.cumsum(deg, out=indptr[1:])
+            pos = _ranges(graph.indptr[order], deg)
+            indices = new_id[graph.indices[pos]]
+            weights = None if graph.weights is None else graph.weights[pos]
+            del pos, new_id
+        self._order, self._indptr, self._indices, self._weights = order, indptr, indices, weights
         self._bounds = np.concatenate([[0], np.cumsum(partition.part_sizes())]).astype(np.int64)
-        self._indptr, self._indices = a.indptr.astype(np.int64), a.indices.astype(np.int64)
-        self._weights = None if graph.weights is None else a.data
-        self._col_part = partition.assignment[order][self._indices]
+        part_dtype = np.int32 if p < 2**31 else np.int64
+        self._col_part = assignment[order].astype(part_dtype)[indices]
 
     def __len__(self) -> int:
         return -(-self.partition.num_parts // self.clusters_per_batch)
