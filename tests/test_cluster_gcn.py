@@ -258,3 +258,15 @@ def test_bad_input_is_rejected_clearly():
         ClusterLoader(Partition.random(g, 3), 1, normalization="both")
     with pytest.raises(ValueError, match="resume"):
         fit(model, g, Partition.random(g, 3), resume=True, progress=False)
+
+
+def test_streamed_symmetry_check_matches_exact():
+    from graphopt.cluster_gcn.loader import _is_symmetric
+
+    g = _random_graph(n=200, weighted=True)
+    assert _is_symmetric(g, chunk=64)
+    a = g.to_scipy().tolil()
+    i, j = sp.triu(g.to_scipy(), 1).nonzero()
+    a[i[0], j[0]] = 0.0  # drop one direction of one edge
+    directed = Graph.from_scipy(a.tocsr(), weighted=True)
+    assert not _is_symmetric(directed, chunk=64)

@@ -59,7 +59,7 @@ def training_subgraph(graph: Graph) -> Graph:
 
 def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_batch: int = 1,
         epochs: int = 200, lr: float = 0.01, weight_decay: float = 0.0,
-        normalization: Normalization = "rw", diag_lambda: float = 1.0, eval_every: int = 1,
+        normalization: Normalization = "rw", diag_lambda: float = 1.0, eval_every: int | None = 1,
         patience: int | None = None, eval_partition: Partition | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool = False, seed: int = 0,
         num_workers: int = 0, progress: bool = True) -> History:
@@ -70,7 +70,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     ``forward(x, edge_index[, edge_weight])`` such as a :class:`ConvStack` of PyG convolutions.
     Every ``eval_every`` epochs the full graph is evaluated (:func:`evaluate`); the weights with
     the best validation metric are restored at the end, and ``patience`` evaluations without
-    improvement stop training. ``checkpoint`` is rewritten atomically after each epoch;
+    improvement stop training. ``eval_every=None`` trains without any evaluation (for graphs
+    evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten atomically after each epoch;
     ``resume=True`` continues from it (same hyperparameters required).
     """
     if not isinstance(model, nn.Module):
@@ -84,7 +85,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
                                      or train_graph.num_nodes > graph.num_nodes):
         raise ValueError("partition must be of graph itself or of a subgraph of it "
                          "(see training_subgraph) for inductive training")
-    for name, v in (("epochs", epochs), ("eval_every", eval_every)):
+    for name, v in (("epochs", epochs), ("eval_every", 1 if eval_every is None else eval_every)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if patience is not None and patience < 1:
@@ -146,7 +147,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
             count += n_train
         row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(count, 1),
                                  "time": time.perf_counter() - t0, "batch_time": batch_time}
-        if (epoch + 1) % eval_every == 0 or epoch == epochs - 1:
+        if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
             row.update(evaluate(model, graph, **eval_kw))
             val = row.get("val", row.get("train", -row["loss"]))
             if val > history.best_val:
@@ -167,7 +168,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    history.final = evaluate(model, graph, **eval_kw)
+    if eval_every is not None:
+        history.final = evaluate(model, graph, **eval_kw)
     return history
 
 
