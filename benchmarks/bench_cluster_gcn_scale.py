@@ -119,6 +119,8 @@ def child(mode: str, path: str, cap_gb: float) -> dict:
     except (MemoryError, RuntimeError) as e:
         out.update(status="did not fit", error=str(e).splitlines()[0][:200])
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The machine is shared: the dense-matmul reference is taken in the same process, right after.
+    out["matmul_gflops_child"] = matmul_gflops()
     return out
 
 
@@ -128,10 +130,13 @@ def matmul_gflops() -> float:
     torch.set_num_threads(1)
     a, b = torch.randn(1630 * 2, 256), torch.randn(256, 128)
     a @ b
-    reps, t0 = 20, time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return reps * 2.0 * a.shape[0] * 256 * 128 / (time.perf_counter() - t0) / 1e9
+    best = 0.0
+    for _ in range(5):  # best of 5: the machine is shared, so take the least disturbed run
+        t0 = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        best = max(best, 10 * 2.0 * a.shape[0] * 256 * 128 / (time.perf_counter() - t0) / 1e9)
+    return best
 
 
 def _rss_mb() -> float:
@@ -188,7 +193,7 @@ def main() -> None:
 
 def print_table(results: list[dict]) -> None:
     print("| nodes | edges (undirected) | method | epoch (s) | peak RSS (GB) | RSS after load (GB) "
-          "| batching share | GFLOP/s (vs matmul) |")
+          "| batching share | GFLOP/s achieved / dense matmul |")
     print("|---:|---:|---|---:|---:|---:|---:|---:|")
     for r in sorted(results, key=lambda r: (r["nodes_requested"], r["mode"])):
         name = "Cluster-GCN" if r["mode"] == "cluster" else "full-batch GCN"
@@ -200,8 +205,9 @@ def print_table(results: list[dict]) -> None:
             continue
         gf = r["flops"] / r["epoch_s"] / 1e9
         share = r["batch_s"] / r["epoch_s"]
+        ref = r.get("matmul_gflops_child", r["matmul_gflops"])
         print(f"| {r['nodes']:,} | {edges} | {name} | {r['epoch_s']:.1f} | {r['peak_mb'] / 1024:.2f} | "
-              f"{r['rss_loaded_mb'] / 1024:.2f} | {share:.1%} | {gf:.1f} ({gf / r['matmul_gflops']:.0%}) |")
+              f"{r['rss_loaded_mb'] / 1024:.2f} | {share:.1%} | {gf:.1f} / {ref:.1f} ({gf / ref:.0%}) |")
 
 
 if __name__ == "__main__":

@@ -270,3 +270,22 @@ def test_streamed_symmetry_check_matches_exact():
     a[i[0], j[0]] = 0.0  # drop one direction of one edge
     directed = Graph.from_scipy(a.tocsr(), weighted=True)
     assert not _is_symmetric(directed, chunk=64)
+
+
+def test_sparse_features_reach_pyg_convs_undensified():
+    from torch_geometric.nn import GCNConv
+
+    g = _random_graph(n=80)
+    xs = g.x.copy()
+    xs[np.abs(xs) < 1.0] = 0.0
+    g = g.replace(x=sp.csr_matrix(xs))
+    part = Partition.random(g, 4, seed=0)
+    batch = next(iter(ClusterLoader(part, 2, sparse_features=True)))
+    assert batch.x.layout == torch.sparse_csr
+    assert np.allclose(batch.x.to_dense().numpy(), xs[batch.nodes.numpy()])
+    torch.manual_seed(0)
+    model = ConvStack([GCNConv(8, 8), GCNConv(8, 3)])
+    dense = predict(model, g, partition=part, clusters_per_batch=2)
+    sparse = predict(model, g, partition=part, clusters_per_batch=2, sparse_features=True)
+    assert torch.allclose(dense, sparse, atol=1e-5)
+    fit(model, g, part, clusters_per_batch=2, epochs=2, sparse_features=True, progress=False)

@@ -127,7 +127,8 @@ class ClusterBatch:
 
     ``nodes`` are the global ids of the batch's nodes (``node_map``); ``adj`` is the batch's
     normalized adjacency (torch sparse CSR); ``edge_index``/``edge_weight`` are its raw edges, for
-    PyG convolutions that normalize themselves. ``x`` is dense float32; masks are bool tensors.
+    PyG convolutions that normalize themselves. ``x`` is float32 (dense, or sparse CSR when the
+    loader was asked for sparse features); masks are bool tensors.
     """
 
     parts: np.ndarray
@@ -174,12 +175,15 @@ class ClusterLoader:
     Each pass shuffles the parts (seeded by ``seed`` and the pass number, so a resumed run sees
     the same batches) and yields ``ceil(p / q)`` :class:`ClusterBatch` objects; every node appears
     in exactly one batch per pass. ``features`` overrides ``graph.x`` (e.g. precomputed
-    ``[AX ‖ X]``). With ``num_workers > 0`` batches are built in torch DataLoader worker processes.
+    ``[AX ‖ X]``). Sparse features are densified per batch, or passed on as a torch sparse CSR
+    tensor with ``sparse_features=True`` (for PyG convs, whose first linear map accepts it).
+    With ``num_workers > 0`` batches are built in torch DataLoader worker processes.
     """
 
     def __init__(self, partition: Partition, clusters_per_batch: int = 1, *, shuffle: bool = True,
                  normalization: Normalization = "rw", diag_lambda: float = 1.0,
-                 features: Any = None, seed: int = 0, num_workers: int = 0) -> None:
+                 features: Any = None, sparse_features: bool = False, seed: int = 0,
+                 num_workers: int = 0) -> None:
         if not isinstance(partition, Partition):
             raise TypeError(f"partition must be a graphopt.Partition, got {type(partition).__name__}")
         graph = partition.graph
@@ -204,6 +208,7 @@ class ClusterLoader:
         self.shuffle, self.normalization, self.diag_lambda = shuffle, normalization, float(diag_lambda)
         self.seed, self.num_workers, self.epoch = seed, num_workers, 0
         self._x = sp.csr_matrix(x) if sp.issparse(x) else x
+        self.sparse_features = sparse_features and sp.issparse(x)
 
         # Permute once so part k occupies rows bounds[k]:bounds[k+1]. A graph already numbered
         # part by part (order == identity) is shared, not copied.
@@ -274,7 +279,11 @@ class ClusterLoader:
         nodes = self._order[rows]
         g = self.graph
         x = self._x[nodes]
-        x = x.toarray() if sp.issparse(x) else x
+        if self.sparse_features:
+            x = torch_csr(x.indptr.astype(np.int64), x.indices.astype(np.int64), x.data, x.shape[1])
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(x.toarray() if sp.issparse(x) else x,
+                                                      dtype=np.float32))
         local_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
 
         def _t(v: np.ndarray | None) -> torch.Tensor | None:
@@ -282,8 +291,7 @@ class ClusterLoader:
 
         return ClusterBatch(
             parts=parts, nodes=torch.from_numpy(nodes),
-            x=torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
-            y=_t(g.y), adj=torch_csr(a_ptr, a_idx, a_val, n),
+            x=x, y=_t(g.y), adj=torch_csr(a_ptr, a_idx, a_val, n),
             edge_index=torch.from_numpy(np.stack([local_rows, cols])),
             edge_weight=None if w is None else torch.from_numpy(w.astype(np.float32)),
             train_mask=_t(g.train_mask), val_mask=_t(g.val_mask), test_mask=_t(g.test_mask))

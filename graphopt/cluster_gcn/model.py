@@ -109,7 +109,8 @@ class ConvStack(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         h = x
         for i, conv in enumerate(self.convs):
-            h = self.dropout(h)
+            if h.layout == torch.strided:  # sparse input features go to the first conv undropped
+                h = self.dropout(h)
             h = conv(h, edge_index) if edge_weight is None else conv(h, edge_index, edge_weight)
             if i < len(self.convs) - 1:
                 h = self.activation(h)

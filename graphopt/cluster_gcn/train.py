@@ -62,7 +62,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         normalization: Normalization = "rw", diag_lambda: float = 1.0, eval_every: int | None = 1,
         patience: int | None = None, eval_partition: Partition | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool = False, seed: int = 0,
-        num_workers: int = 0, progress: bool = True) -> History:
+        num_workers: int = 0, sparse_features: bool = False, progress: bool = True) -> History:
     """Train ``model`` with Cluster-GCN batches of ``clusters_per_batch`` parts of ``partition``.
 
     ``partition`` is of ``graph`` (transductive) or of :func:`training_subgraph` of it (inductive).
@@ -72,7 +72,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     the best validation metric are restored at the end, and ``patience`` evaluations without
     improvement stop training. ``eval_every=None`` trains without any evaluation (for graphs
     evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten atomically after each epoch;
-    ``resume=True`` continues from it (same hyperparameters required).
+    ``resume=True`` continues from it (same hyperparameters required). ``sparse_features`` passes
+    sparse ``x`` to a PyG model as a sparse tensor instead of densifying each batch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -98,7 +99,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     eval_x = (train_x if train_graph is graph else precalc_features(graph)) if precalc else None
     loader = ClusterLoader(partition, clusters_per_batch, normalization=normalization,
                            diag_lambda=diag_lambda, features=train_x, seed=seed,
-                           num_workers=num_workers)
+                           num_workers=num_workers, sparse_features=sparse_features)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     config = {"clusters_per_batch": int(clusters_per_batch), "lr": float(lr),
               "weight_decay": float(weight_decay), "normalization": normalization,
@@ -120,7 +121,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
 
     multilabel = graph.is_multilabel
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, features=eval_x,
-                   partition=eval_partition)
+                   partition=eval_partition, sparse_features=sparse_features)
     bar = tqdm(range(start, epochs), desc="cluster-gcn", disable=not progress or not sys.stderr.isatty())
     for epoch in bar:
         loader.epoch = epoch
@@ -185,7 +186,8 @@ def forward_batch(model: nn.Module, batch: ClusterBatch) -> Tensor:
 @torch.no_grad()
 def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "rw",
             diag_lambda: float = 1.0, features: Any = None, partition: Partition | None = None,
-            clusters_per_batch: int = 1, chunk_size: int = 65536) -> Tensor:
+            clusters_per_batch: int = 1, chunk_size: int = 65536,
+            sparse_features: bool = False) -> Tensor:
     """Logits for every node of ``graph``, shape ``(N, C)``.
 
     A :class:`ClusterGCN` without ``partition`` is evaluated exactly, layer by layer, over blocks
@@ -202,7 +204,7 @@ def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "r
     if partition is None:
         partition = Partition.from_assignment(graph, np.zeros(graph.num_nodes, dtype=np.int64), 1)
     loader = ClusterLoader(partition, clusters_per_batch, shuffle=False, normalization=normalization,
-                           diag_lambda=diag_lambda, features=x)
+                           diag_lambda=diag_lambda, features=x, sparse_features=sparse_features)
     out: Tensor | None = None
     for batch in loader:
         logits = forward_batch(model, batch)
