@@ -9,8 +9,6 @@ Writes ``benchmarks/bench_cluster_gcn_depth.json``.
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from scipy.sparse.linalg import svds
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ClusterGCN, fit
+from graphopt.datasets._files import write_atomic
 from graphopt.datasets import load
 
 
@@ -58,10 +57,8 @@ def main() -> None:
             cells.append(f"{np.mean(r['test_acc']):.1f} (loss {np.mean(r['final_train_loss']):.2f})")
         print(f"| {names[norm]} | " + " | ".join(cells) + " |")
     out = Path(__file__).with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"args": vars(args), "results": results}, f, indent=1)
-    os.replace(tmp, out)
+    result = {"args": vars(args), "results": results}
+    write_atomic(out, lambda f: json.dump(result, f, indent=1), mode="w")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,6 @@ Writes ``benchmarks/bench_cluster_gcn_fullbatch.json``.
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from torch_geometric.nn import GCNConv
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ConvStack, fit
+from graphopt.datasets._files import write_atomic
 from graphopt.datasets import load
 
 
@@ -62,11 +61,9 @@ def main() -> None:
     print(f"\ngap (full − Cluster-GCN): {gap:.2f} points; goal: within 1 point -> "
           f"{'met' if abs(gap) <= 1 else 'NOT met'}")
     out = Path(__file__).with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"args": vars(args), "test_acc": {k: v.tolist() for k, v in acc.items()},
-                   "epoch_s": ep, "gap": gap}, f, indent=1)
-    os.replace(tmp, out)
+    result = {"args": vars(args), "test_acc": {k: v.tolist() for k, v in acc.items()},
+              "epoch_s": ep, "gap": gap}
+    write_atomic(out, lambda f: json.dump(result, f, indent=1), mode="w")
 
 
 if __name__ == "__main__":

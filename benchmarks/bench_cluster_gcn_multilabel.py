@@ -9,8 +9,6 @@ Writes ``benchmarks/bench_cluster_gcn_multilabel.json``.
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import torch
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ClusterGCN, fit, spectral_features
+from graphopt.datasets._files import write_atomic
 from graphopt.datasets import load_blogcatalog
 
 
@@ -74,10 +73,8 @@ def main() -> None:
           f"{np.mean(res['cluster-gcn']):.1f} ± {np.std(res['cluster-gcn']):.1f} |")
     print(f"| MLP (2 layers, full batch) | {np.mean(res['mlp']):.1f} ± {np.std(res['mlp']):.1f} |")
     out = Path(__file__).with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"args": vars(args), "test_micro_f1": res}, f, indent=1)
-    os.replace(tmp, out)
+    result = {"args": vars(args), "test_micro_f1": res}
+    write_atomic(out, lambda f: json.dump(result, f, indent=1), mode="w")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ Prints a markdown table and writes ``benchmarks/bench_cluster_gcn_partition.json
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import torch
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ClusterGCN, fit
+from graphopt.datasets._files import write_atomic
 from graphopt.datasets import load
 
 PAPER = {"cora": (78.4, 82.5), "citeseer": (None, None)}  # Table 2: random, clustering (F1)
@@ -56,10 +55,8 @@ def main() -> None:
           f"<= {args.epochs} epochs (validation every 10 epochs, best-validation weights, patience 3 evaluations); "
           f"{time.perf_counter() - t_start:.0f}s total")
     out = Path(__file__).with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"args": vars(args), "results": raw}, f, indent=1)
-    os.replace(tmp, out)
+    result = {"args": vars(args), "results": raw}
+    write_atomic(out, lambda f: json.dump(result, f, indent=1), mode="w")
 
 
 if __name__ == "__main__":

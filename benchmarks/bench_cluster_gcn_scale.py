@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graphopt.datasets._files import write_atomic
+
 HIDDEN, LAYERS, FEATURES, CLASSES, PART_SIZE, Q, DEGREE = 128, 3, 100, 47, 163, 10, 50
 
 
@@ -182,12 +184,10 @@ def main() -> None:
             print(json.dumps(r), flush=True)
             results.append(r)
         path.unlink()
-        fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"hidden": HIDDEN, "layers": LAYERS, "features": FEATURES, "classes": CLASSES,
+        result = {"hidden": HIDDEN, "layers": LAYERS, "features": FEATURES, "classes": CLASSES,
                        "part_size": PART_SIZE, "clusters_per_batch": Q, "avg_degree": DEGREE,
-                       "full_batch_cap_gb": args.cap_gb, "results": results}, f, indent=1)
-        os.replace(tmp, out_path)
+                       "full_batch_cap_gb": args.cap_gb, "results": results}
+        write_atomic(out_path, lambda f: json.dump(result, f, indent=1), mode="w")
     print_table(results)
 
 
