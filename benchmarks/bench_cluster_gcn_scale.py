@@ -40,7 +40,9 @@ def generate(n: int, path: Path, seed: int = 0) -> None:
     intra = rng.random(half) < 0.8
     part_start = (src // PART_SIZE) * PART_SIZE
     size = np.minimum(PART_SIZE, n - part_start)
-    dst = np.where(intra, part_start + (src - part_start + 1 + rng.integers(0, 1 << 30, half) % np.maximum(size - 1, 1)) % size,
+    # Never a self-loop: an offset in [1, size) within the part, or in [1, n) across the graph.
+    offset = 1 + rng.integers(0, 1 << 30, half) % np.maximum(size - 1, 1)
+    dst = np.where(intra, part_start + (src - part_start + offset) % size,
                    (src + 1 + rng.integers(0, n - 1, half)) % n)
     del intra, part_start, size
     rows = np.concatenate([src, dst])
@@ -185,8 +187,8 @@ def main() -> None:
             results.append(r)
         path.unlink()
         result = {"hidden": HIDDEN, "layers": LAYERS, "features": FEATURES, "classes": CLASSES,
-                       "part_size": PART_SIZE, "clusters_per_batch": Q, "avg_degree": DEGREE,
-                       "full_batch_cap_gb": args.cap_gb, "results": results}
+                  "part_size": PART_SIZE, "clusters_per_batch": Q, "avg_degree": DEGREE,
+                  "full_batch_cap_gb": args.cap_gb, "results": results}
         write_atomic(out_path, lambda f: json.dump(result, f, indent=1), mode="w")
     print_table(results)
 

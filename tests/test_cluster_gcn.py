@@ -1,12 +1,14 @@
 """Cluster-GCN: batches, normalizations, model, training paths and bad input."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
 
 from graphopt import Graph, Partition
-from graphopt.cluster_gcn import (ClusterGCN, ClusterLoader, ConvStack, evaluate, fit, normalize_csr,
+from graphopt.cluster_gcn import (ClusterGCN, ClusterLoader, ConvStack, fit, normalize_csr,
                                   precalc_features, predict, training_subgraph)
 from graphopt.datasets import load_graphsage, save_graphsage
 
@@ -289,3 +291,18 @@ def test_sparse_features_reach_pyg_convs_undensified():
     sparse = predict(model, g, partition=part, clusters_per_batch=2, sparse_features=True)
     assert torch.allclose(dense, sparse, atol=1e-5)
     fit(model, g, part, clusters_per_batch=2, epochs=2, sparse_features=True, progress=False)
+
+
+def test_cli_trains_resumes_and_rejects_bad_input(shared_root, tmp_path, capsys):
+    from graphopt.cli import main
+
+    base = ["cluster-gcn", "--dataset", "cora", "--root", str(shared_root), "--parts", "6",
+            "--clusters-per-batch", "3", "--hidden", "16", "--threads", "1", "--quiet",
+            "--checkpoint", str(tmp_path / "c.pt")]
+    assert main(base + ["--epochs", "2"]) == 0
+    assert main(base + ["--epochs", "3", "--resume", "--json", str(tmp_path / "h.json")]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy: train" in out
+    assert len(json.loads((tmp_path / "h.json").read_text())["epochs"]) == 3
+    assert main(base + ["--epochs", "2", "--clusters-per-batch", "7"]) == 2
+    assert "clusters_per_batch" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""``graphopt cluster-gcn``: train Cluster-GCN (Chiang et al., KDD 2019) on a dataset and report test metrics."""
+"""``graphopt cluster-gcn``: train Cluster-GCN (Chiang et al., KDD 2019) on a dataset, report metrics."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
     if dataset_format(args.dataset) in ("libsvm", "idx"):
         raise CLIError(f"dataset {args.dataset!r} holds feature vectors, not a graph")
@@ -61,13 +63,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser("cluster-gcn", help="train Cluster-GCN (METIS-partitioned mini-batches)",
                        description="Train the Cluster-GCN model; known graph datasets: "
@@ -75,12 +70,12 @@ def register(sub: Any) -> None:
                                    "(trained inductively).")
     p.add_argument("--dataset", required=True, help="dataset name, or a GraphSAGE folder / prefix")
     p.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
-    p.add_argument("--parts", type=_positive, required=True, help="number of partitions p")
-    p.add_argument("--clusters-per-batch", type=_positive, default=1, help="parts per batch q")
+    p.add_argument("--parts", type=int, required=True, help="number of partitions p")
+    p.add_argument("--clusters-per-batch", type=int, default=1, help="parts per batch q")
     p.add_argument("--partition", choices=("metis", "random"), default="metis")
-    p.add_argument("--layers", type=_positive, default=2)
-    p.add_argument("--hidden", type=_positive, default=128)
-    p.add_argument("--epochs", type=_positive, default=100)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--weight-decay", type=float, default=0.0)
@@ -91,14 +86,14 @@ def register(sub: Any) -> None:
     p.add_argument("--no-layer-norm", action="store_true")
     p.add_argument("--inductive", action="store_true",
                    help="partition and train on the training subgraph only (automatic for GraphSAGE data)")
-    p.add_argument("--structural-features", type=_positive, metavar="K",
+    p.add_argument("--structural-features", type=int, metavar="K",
                    help="K spectral features for a dataset without node features")
-    p.add_argument("--eval-every", type=_positive, default=1)
-    p.add_argument("--patience", type=_positive, help="stop after this many evaluations without improvement")
+    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
     p.add_argument("--checkpoint", help="checkpoint file, rewritten after each epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--workers", type=int, default=0, help="batch-building worker processes")
-    p.add_argument("--threads", type=_positive, help="torch CPU threads")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the history and final metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch log")

@@ -18,5 +18,5 @@ from .model import ClusterGCN, ClusterGCNLayer, ConvStack, precalc_features, spe
 from .train import History, evaluate, fit, forward_batch, peak_memory_mb, predict, training_subgraph
 
 __all__ = ["NORMALIZATIONS", "ClusterBatch", "ClusterLoader", "normalize_csr", "ClusterGCN",
-           "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features", "History", "evaluate", "fit",
-           "forward_batch", "peak_memory_mb", "predict", "training_subgraph"]
+           "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features", "History",
+           "evaluate", "fit", "forward_batch", "peak_memory_mb", "predict", "training_subgraph"]

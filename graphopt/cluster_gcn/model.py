@@ -21,7 +21,10 @@ __all__ = ["ClusterGCN", "ClusterGCNLayer", "ConvStack", "precalc_features", "sp
 
 
 class ClusterGCNLayer(nn.Module):
-    """One Cluster-GCN layer: ``act(norm(dropout([Â·H ‖ H]) W))``, or ``act(norm(dropout(H) W))`` if ``precalc``."""
+    """One Cluster-GCN layer: ``act(norm(dropout([Â·H ‖ H]) W))``.
+
+    With ``precalc`` the input already is ``[A·X ‖ X]``: ``act(norm(dropout(H) W))``.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, *, dropout: float = 0.2,
                  layer_norm: bool = True, activation: bool = True, precalc: bool = False) -> None:

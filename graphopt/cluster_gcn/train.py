@@ -14,7 +14,6 @@ import copy
 import os
 import resource
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from ..datasets._files import write_atomic
 from ..graph import Graph
 from ..partition import Partition
 from .loader import ClusterBatch, ClusterLoader, Normalization, check_graph, normalize_csr, torch_csr
@@ -71,9 +71,10 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     Every ``eval_every`` epochs the full graph is evaluated (:func:`evaluate`); the weights with
     the best validation metric are restored at the end, and ``patience`` evaluations without
     improvement stop training. ``eval_every=None`` trains without any evaluation (for graphs
-    evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten atomically after each epoch;
-    ``resume=True`` continues from it (same hyperparameters required). ``sparse_features`` passes
-    sparse ``x`` to a PyG model as a sparse tensor instead of densifying each batch.
+    evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten
+    atomically after each epoch; ``resume=True`` continues from it (same hyperparameters
+    required). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
+    instead of densifying each batch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -160,11 +161,11 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         history.epochs.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("loss", "val")})
         if path is not None:
-            _save_atomic(path, {"config": config, "model": model.state_dict(),
-                                "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                                "history": history.epochs, "best_epoch": history.best_epoch,
-                                "best_val": history.best_val, "best_state": best_state,
-                                "bad": bad, "epoch": epoch})
+            ckpt = {"config": config, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                    "history": history.epochs, "best_epoch": history.best_epoch,
+                    "best_val": history.best_val, "best_state": best_state, "bad": bad, "epoch": epoch}
+            write_atomic(path, lambda f: torch.save(ckpt, f))
         if patience is not None and bad >= patience:
             break
     if best_state is not None:
@@ -288,15 +289,3 @@ def _check_labels(graph: Graph) -> None:
         missing = int(np.count_nonzero(graph.y[graph.train_mask] < 0))
         if missing:
             raise ValueError(f"{missing} nodes under train_mask have no label (y == -1)")
-
-
-def _save_atomic(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
