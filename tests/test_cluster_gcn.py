@@ -285,6 +285,7 @@ def test_sparse_features_reach_pyg_convs_undensified():
     batch = next(iter(ClusterLoader(part, 2, sparse_features=True)))
     assert batch.x.layout == torch.sparse_csr
     assert np.allclose(batch.x.to_dense().numpy(), xs[batch.nodes.numpy()])
+    assert np.allclose(batch.to_graph().x.toarray(), xs[batch.nodes.numpy()])
     torch.manual_seed(0)
     model = ConvStack([GCNConv(8, 8), GCNConv(8, 3)])
     dense = predict(model, g, partition=part, clusters_per_batch=2)

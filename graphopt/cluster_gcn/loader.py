@@ -165,7 +165,13 @@ class ClusterBatch:
         np.cumsum(np.bincount(ei[0], minlength=n), out=indptr[1:])
         masks = {k: getattr(self, k).numpy() for k in ("train_mask", "val_mask", "test_mask")
                  if getattr(self, k) is not None}
-        return Graph(indptr, ei[1], w, x=self.x.numpy(), node_map=self.nodes.numpy(),
+        x = self.x
+        if x.layout == torch.sparse_csr:
+            x = sp.csr_matrix((x.values().numpy(), x.col_indices().numpy(), x.crow_indices().numpy()),
+                              shape=tuple(x.shape))
+        else:
+            x = x.numpy()
+        return Graph(indptr, ei[1], w, x=x, node_map=self.nodes.numpy(),
                      y=None if self.y is None else self.y.numpy(), **masks)
 
 
