@@ -36,8 +36,9 @@ __all__ = ["History", "fit", "predict", "evaluate", "training_subgraph", "peak_m
 
 @dataclass
 class History:
-    """Per-epoch log (``loss``, ``train``/``val``/``test`` metric, ``time``, ``batch_time``,
-    ``peak_mb``) and the epoch whose weights were kept (best validation)."""
+    """Per-epoch log (``loss``, ``train``/``val``/``test`` metric, wall ``time``, process
+    ``cpu_time``, ``batch_time`` spent building batches, ``peak_mb``) and the epoch whose weights
+    were kept (best validation)."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
@@ -127,7 +128,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     for epoch in bar:
         loader.epoch = epoch
         model.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         batch_time, loss_sum, count = 0.0, 0.0, 0
         it = iter(loader)
         while True:
@@ -148,7 +149,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
             loss_sum += loss.item() * n_train
             count += n_train
         row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(count, 1),
-                                 "time": time.perf_counter() - t0, "batch_time": batch_time}
+                                 "time": time.perf_counter() - t0,
+                                 "cpu_time": time.process_time() - c0, "batch_time": batch_time}
         if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
             row.update(evaluate(model, graph, **eval_kw))
             val = row.get("val", row.get("train", -row["loss"]))
