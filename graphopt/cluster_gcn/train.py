@@ -31,7 +31,7 @@ from ..partition import Partition
 from .loader import ClusterBatch, ClusterLoader, Normalization, check_graph, normalize_csr, torch_csr
 from .model import ClusterGCN, precalc_features
 
-__all__ = ["History", "fit", "predict", "evaluate", "training_subgraph", "peak_memory_mb"]
+__all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_subgraph", "peak_memory_mb"]
 
 
 @dataclass
