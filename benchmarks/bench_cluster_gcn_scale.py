@@ -172,8 +172,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.data, args.cap_gb if args.child == "full" else 0)))
         return
     out_path = Path(__file__).with_suffix(".json")
-    results = json.loads(out_path.read_text())["results"] if out_path.exists() else []
-    results = [r for r in results if r.get("nodes_requested") not in args.sizes]
+    results: list[dict] = []
     peak = matmul_gflops()
     for n in args.sizes:
         path = Path(args.tmp) / f"graphopt_cgcn_scale_{n}.npz"
@@ -188,6 +187,10 @@ def main() -> None:
             print(json.dumps(r), flush=True)
             results.append(r)
         path.unlink()
+        # Re-read before writing: runs of other sizes may have finished meanwhile in another process.
+        stored = json.loads(out_path.read_text())["results"] if out_path.exists() else []
+        done = {r["nodes_requested"] for r in results}
+        results = [r for r in stored if r.get("nodes_requested") not in done] + results
         result = {"hidden": HIDDEN, "layers": LAYERS, "features": FEATURES, "classes": CLASSES,
                   "part_size": PART_SIZE, "clusters_per_batch": Q, "avg_degree": DEGREE,
                   "full_batch_cap_gb": args.cap_gb, "results": results}
