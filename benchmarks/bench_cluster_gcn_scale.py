@@ -165,6 +165,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 2_400_000])
     ap.add_argument("--cap-gb", type=float, default=8.0, help="address-space cap of the full-batch process")
     ap.add_argument("--tmp", default=tempfile.gettempdir())
+    ap.add_argument("--modes", nargs="+", default=["cluster", "full"], choices=["cluster", "full"])
     ap.add_argument("--child")
     ap.add_argument("--data")
     args = ap.parse_args()
@@ -181,7 +182,7 @@ def main() -> None:
                         f"from bench_cluster_gcn_scale import generate; from pathlib import Path;"
                         f"generate({n}, Path({str(path)!r}))"], check=True)
         gen_s = time.perf_counter() - t0
-        for mode in ("cluster", "full"):
+        for mode in args.modes:
             r = run_child(mode, path, args.cap_gb)
             r.update(nodes_requested=n, generate_s=gen_s, matmul_gflops=peak)
             print(json.dumps(r), flush=True)
@@ -189,8 +190,8 @@ def main() -> None:
         path.unlink()
         # Re-read before writing: runs of other sizes may have finished meanwhile in another process.
         stored = json.loads(out_path.read_text())["results"] if out_path.exists() else []
-        done = {r["nodes_requested"] for r in results}
-        results = [r for r in stored if r.get("nodes_requested") not in done] + results
+        done = {(r["nodes_requested"], r["mode"]) for r in results}
+        results = [r for r in stored if (r.get("nodes_requested"), r["mode"]) not in done] + results
         result = {"hidden": HIDDEN, "layers": LAYERS, "features": FEATURES, "classes": CLASSES,
                   "part_size": PART_SIZE, "clusters_per_batch": Q, "avg_degree": DEGREE,
                   "full_batch_cap_gb": args.cap_gb, "results": results}

@@ -235,8 +235,8 @@ class ClusterLoader:
             del pos, new_id
         self._order, self._indptr, self._indices, self._weights = order, indptr, indices, weights
         self._bounds = np.concatenate([[0], np.cumsum(partition.part_sizes())]).astype(np.int64)
-        part_dtype = np.int32 if p < 2**31 else np.int64
-        self._col_part = assignment[order].astype(part_dtype)[indices]
+        # Part of each (permuted) node: per node, not per edge, so it costs 4 bytes x N.
+        self._node_part = assignment[order].astype(np.int32 if p < 2**31 else np.int64)
 
     def __len__(self) -> int:
         return -(-self.partition.num_parts // self.clusters_per_batch)
@@ -274,9 +274,10 @@ class ClusterLoader:
         chosen[parts] = True
         shift = np.zeros(self.partition.num_parts, dtype=np.int64)
         shift[parts] = (np.cumsum(sizes) - sizes) - starts
-        cpart = self._col_part[entries]
+        cols = self._indices[entries]
+        cpart = self._node_part[cols]
         keep = chosen[cpart]
-        cols = self._indices[entries][keep] + shift[cpart[keep]]
+        cols = cols[keep] + shift[cpart[keep]]
         kept = np.concatenate([[0], np.cumsum(keep)])
         row_ptr = np.concatenate([[0], np.cumsum(self._indptr[rows + 1] - self._indptr[rows])])
         indptr = kept[row_ptr]
