@@ -177,7 +177,11 @@ def main() -> None:
     ap.add_argument("--modes", nargs="+", default=["cluster", "full"], choices=["cluster", "full"])
     ap.add_argument("--child")
     ap.add_argument("--data")
+    ap.add_argument("--table", action="store_true", help="only print the table of the stored JSON")
     args = ap.parse_args()
+    if args.table:
+        print_table(json.loads(Path(__file__).with_suffix(".json").read_text())["results"])
+        return
     if args.child:
         print(json.dumps(child(args.child, args.data, args.cap_gb if args.child == "full" else 0)))
         return
@@ -210,21 +214,22 @@ def main() -> None:
 
 def print_table(results: list[dict]) -> None:
     print("| nodes | edges (undirected) | method | epoch (s) | peak RSS (GB) | RSS after load (GB) "
-          "| batching share | GFLOP per CPU-s: epoch / dense matmul |")
-    print("|---:|---:|---|---:|---:|---:|---:|---:|")
+          "| peak RSS while training (GB) | batching share | GFLOP per CPU-s: epoch / dense matmul |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in sorted(results, key=lambda r: (r["nodes_requested"], r["mode"])):
         name = "Cluster-GCN" if r["mode"] == "cluster" else "full-batch GCN"
         edges = f"{r['entries'] // 2:,}" if "entries" in r else "-"
         if r["status"] != "ok":
             cap = f"{r.get('error', '')}"
             print(f"| {r['nodes_requested']:,} | {edges} | {name} | did not fit ({cap}) | "
-                  f"{r.get('peak_mb', 0) / 1024:.2f} | - | - | - |")
+                  f"{r.get('peak_mb', 0) / 1024:.2f} | - | {r.get('train_peak_mb', 0) / 1024:.2f} | - | - |")
             continue
         gf = r["flops"] / r.get("cpu_s", r["epoch_s"]) / 1e9
         share = r["batch_s"] / r["epoch_s"]
         ref = r.get("matmul_gflops_child", r["matmul_gflops"])
         print(f"| {r['nodes']:,} | {edges} | {name} | {r['epoch_s']:.1f} | {r['peak_mb'] / 1024:.2f} | "
-              f"{r['rss_loaded_mb'] / 1024:.2f} | {share:.1%} | {gf:.1f} / {ref:.1f} ({gf / ref:.0%}) |")
+              f"{r['rss_loaded_mb'] / 1024:.2f} | {r.get('train_peak_mb', 0) / 1024:.2f} | {share:.1%} | "
+              f"{gf:.1f} / {ref:.1f} ({gf / ref:.0%}) |")
 
 
 if __name__ == "__main__":
