@@ -149,6 +149,10 @@ def matmul_gflops() -> float:
     return best
 
 
+def _gb(mb: float | None) -> str:
+    return "-" if mb is None else f"{mb / 1024:.2f}"
+
+
 def _vm_hwm_mb() -> float:
     with open("/proc/self/status") as f:
         return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM")) / 1024
@@ -222,13 +226,13 @@ def print_table(results: list[dict]) -> None:
         if r["status"] != "ok":
             cap = f"{r.get('error', '')}"
             print(f"| {r['nodes_requested']:,} | {edges} | {name} | did not fit ({cap}) | "
-                  f"{r.get('peak_mb', 0) / 1024:.2f} | - | {r.get('train_peak_mb', 0) / 1024:.2f} | - | - |")
+                  f"{r.get('peak_mb', 0) / 1024:.2f} | - | {_gb(r.get('train_peak_mb'))} | - | - |")
             continue
         gf = r["flops"] / r.get("cpu_s", r["epoch_s"]) / 1e9
         share = r["batch_s"] / r["epoch_s"]
         ref = r.get("matmul_gflops_child", r["matmul_gflops"])
         print(f"| {r['nodes']:,} | {edges} | {name} | {r['epoch_s']:.1f} | {r['peak_mb'] / 1024:.2f} | "
-              f"{r['rss_loaded_mb'] / 1024:.2f} | {r.get('train_peak_mb', 0) / 1024:.2f} | {share:.1%} | "
+              f"{r['rss_loaded_mb'] / 1024:.2f} | {_gb(r.get('train_peak_mb'))} | {share:.1%} | "
               f"{gf:.1f} / {ref:.1f} ({gf / ref:.0%}) |")
 
 
