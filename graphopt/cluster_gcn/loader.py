@@ -1,0 +1,311 @@
+"""Cluster-GCN batches: the subgraph induced by q random parts of a partition, with its normalized adjacency.
+
+Implements the batching of Chiang et al., "Cluster-GCN" (KDD 2019), Algorithm 1 (stochastic
+multiple partitions): each epoch the p parts are shuffled and dealt into batches of q; a batch is
+the union of its parts with every edge between them restored, normalized on the batch alone.
+
+The loader permutes the graph once so every part is a contiguous range of rows. A batch is then q
+row ranges and a boolean test ``chosen[part_of_column]``: its cost is linear in the batch's edges,
+never in the graph's size, and there is no Python loop over edges or nodes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterator, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ..graph import Graph
+from ..partition import Partition
+
+__all__ = ["ClusterBatch", "ClusterLoader", "normalize_csr", "check_graph", "NORMALIZATIONS"]
+
+Normalization = Literal["sym", "rw", "residual", "diag_enhanced"]
+NORMALIZATIONS = ("sym", "rw", "residual", "diag_enhanced")
+
+
+def normalize_csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None,
+                  kind: Normalization = "rw", diag_lambda: float = 1.0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalized adjacency with self-loops of a CSR graph, returned as CSR ``(indptr, indices, values)``.
+
+    ``"sym"`` is ``D^-1/2 (A+I) D^-1/2``; ``"rw"`` is ``Ã = (D+I)^-1 (A+I)`` (eq. 10);
+    ``"residual"`` is ``Ã + I`` (eq. 9); ``"diag_enhanced"`` is ``Ã + λ diag(Ã)`` (eq. 11).
+    Existing self-loops are replaced by the unit loop. Each row's diagonal entry comes first and
+    the other columns keep their order: no sort, every step linear in the number of entries.
+    """
+    if kind not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {kind!r}")
+    n = indptr.size - 1
+    counts = np.diff(indptr)
+    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
+    cols, w = indices, weights
+    keep = cols != rows
+    if not keep.all():
+        rows, cols = rows[keep], cols[keep]
+        w = None if w is None else w[keep]
+        counts = np.bincount(rows, minlength=n)
+    deg = (counts if w is None else np.bincount(rows, weights=w, minlength=n)) + 1.0
+    if kind == "sym":
+        inv = 1.0 / np.sqrt(deg)
+        off = inv[rows] * inv[cols]
+    else:
+        off = 1.0 / deg[rows]
+    if w is not None:
+        off *= w
+    on = 1.0 / deg
+    if kind == "residual":
+        on += 1.0
+    elif kind == "diag_enhanced":
+        on *= 1.0 + diag_lambda
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts + 1, out=out_ptr[1:])
+    first = np.zeros(out_ptr[-1], dtype=bool)
+    first[out_ptr[:-1]] = True
+    out_cols = np.empty(out_ptr[-1], dtype=np.int64)
+    out_vals = np.empty(out_ptr[-1], dtype=np.float32)
+    out_cols[first], out_vals[first] = np.arange(n), on
+    out_cols[~first], out_vals[~first] = cols, off
+    return out_ptr, out_cols, out_vals
+
+
+def torch_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int) -> torch.Tensor:
+    """A float32 torch sparse CSR tensor sharing the numpy buffers."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(indices),
+                                       torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)),
+                                       size=(indptr.size - 1, n_cols), check_invariants=False)
+
+
+def check_graph(graph: Graph, require_labels: bool = True) -> None:
+    """Reject inputs Cluster-GCN cannot train on, naming what is wrong."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a graphopt.Graph, got {type(graph).__name__}")
+    if not _is_symmetric(graph):
+        raise ValueError("graph is directed; Cluster-GCN needs an undirected graph "
+                         "(call graph.to_undirected())")
+    if graph.x is None:
+        raise ValueError("graph has no node features x")
+    data = graph.x.data if sp.issparse(graph.x) else graph.x
+    if not np.all(np.isfinite(data)):
+        raise ValueError("graph.x contains NaN or infinite values")
+    if require_labels and graph.y is None:
+        raise ValueError("graph has no labels y")
+
+
+def _is_symmetric(graph: Graph, chunk: int = 1 << 22) -> bool:
+    """Exact check on small graphs; on large ones the randomized test f^T A g == g^T A f.
+
+    The exact check builds A - A^T (several copies of the edge arrays); the randomized one streams
+    over the entries in chunks, and a non-symmetric A passes it with probability 0 (Gaussian f, g).
+    """
+    nnz = graph.indices.size
+    if nnz <= chunk:
+        return graph.is_undirected()
+    rng = np.random.default_rng(0)
+    f, g = rng.standard_normal(graph.num_nodes), rng.standard_normal(graph.num_nodes)
+    fag = gaf = scale = 0.0
+    for r0 in range(0, graph.num_nodes, max(1, chunk * graph.num_nodes // nnz)):
+        r1 = min(r0 + max(1, chunk * graph.num_nodes // nnz), graph.num_nodes)
+        lo, hi = graph.indptr[r0], graph.indptr[r1]
+        rows = np.repeat(np.arange(r0, r1), np.diff(graph.indptr[r0:r1 + 1]))
+        cols = graph.indices[lo:hi]
+        w = 1.0 if graph.weights is None else graph.weights[lo:hi]
+        a, b = w * f[rows] * g[cols], w * g[rows] * f[cols]
+        fag, gaf, scale = fag + a.sum(), gaf + b.sum(), scale + np.abs(a).sum()
+    return abs(fag - gaf) <= 1e-9 * max(scale, 1.0)
+
+
+@dataclass
+class ClusterBatch:
+    """One Cluster-GCN batch: the subgraph induced by ``parts``.
+
+    ``nodes`` are the global ids of the batch's nodes (``node_map``); ``adj`` is the batch's
+    normalized adjacency (torch sparse CSR); ``edge_index``/``edge_weight`` are its raw edges, for
+    PyG convolutions that normalize themselves. ``x`` is float32 (dense, or sparse CSR when the
+    loader was asked for sparse features); masks are bool tensors.
+    """
+
+    parts: np.ndarray
+    nodes: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor | None
+    adj: torch.Tensor
+    edge_index: torch.Tensor
+    edge_weight: torch.Tensor | None
+    train_mask: torch.Tensor | None = None
+    val_mask: torch.Tensor | None = None
+    test_mask: torch.Tensor | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.nodes.numel())
+
+    def to_pyg(self) -> Any:
+        """PyG ``Data`` with ``x``, ``edge_index``, ``edge_weight``, ``y``, masks, ``n_id`` and ``adj``."""
+        from torch_geometric.data import Data
+
+        kw = {k: v for k, v in (("y", self.y), ("edge_weight", self.edge_weight),
+                                 ("train_mask", self.train_mask), ("val_mask", self.val_mask),
+                                 ("test_mask", self.test_mask)) if v is not None}
+        return Data(x=self.x, edge_index=self.edge_index, n_id=self.nodes, adj=self.adj,
+                    num_nodes=self.num_nodes, **kw)
+
+    def to_graph(self) -> Graph:
+        """The batch as a graphopt :class:`Graph` (raw edges, ``node_map`` = global ids)."""
+        ei = self.edge_index.numpy()
+        w = None if self.edge_weight is None else self.edge_weight.numpy()
+        n = self.num_nodes
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ei[0], minlength=n), out=indptr[1:])
+        masks = {k: getattr(self, k).numpy() for k in ("train_mask", "val_mask", "test_mask")
+                 if getattr(self, k) is not None}
+        x = self.x
+        if x.layout == torch.sparse_csr:
+            x = sp.csr_matrix((x.values().numpy(), x.col_indices().numpy(), x.crow_indices().numpy()),
+                              shape=tuple(x.shape))
+        else:
+            x = x.numpy()
+        return Graph(indptr, ei[1], w, x=x, node_map=self.nodes.numpy(),
+                     y=None if self.y is None else self.y.numpy(), **masks)
+
+
+class ClusterLoader:
+    """Iterate Cluster-GCN batches of ``clusters_per_batch`` parts of ``partition`` (Algorithm 1).
+
+    Each pass shuffles the parts (seeded by ``seed`` and the pass number, so a resumed run sees
+    the same batches) and yields ``ceil(p / q)`` :class:`ClusterBatch` objects; every node appears
+    in exactly one batch per pass. ``features`` overrides ``graph.x`` (e.g. precomputed
+    ``[AX ‖ X]``). Sparse features are densified per batch, or passed on as a torch sparse CSR
+    tensor with ``sparse_features=True`` (for PyG convs, whose first linear map accepts it).
+    With ``num_workers > 0`` batches are built in torch DataLoader worker processes.
+    """
+
+    def __init__(self, partition: Partition, clusters_per_batch: int = 1, *, shuffle: bool = True,
+                 normalization: Normalization = "rw", diag_lambda: float = 1.0,
+                 features: Any = None, sparse_features: bool = False, seed: int = 0,
+                 num_workers: int = 0) -> None:
+        if not isinstance(partition, Partition):
+            raise TypeError(f"partition must be a graphopt.Partition, got {type(partition).__name__}")
+        graph = partition.graph
+        check_graph(graph, require_labels=False)
+        p = partition.num_parts
+        if p > graph.num_nodes:
+            raise ValueError(f"partition has {p} parts but the graph has only {graph.num_nodes} nodes")
+        if not isinstance(clusters_per_batch, (int, np.integer)) or not 1 <= clusters_per_batch <= p:
+            raise ValueError(f"clusters_per_batch must be an integer in [1, num_parts={p}], "
+                             f"got {clusters_per_batch!r}")
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+        if diag_lambda < 0:
+            raise ValueError(f"diag_lambda must be >= 0, got {diag_lambda}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        x = graph.x if features is None else features
+        if x.shape[0] != graph.num_nodes:
+            raise ValueError(f"features has {x.shape[0]} rows but the graph has {graph.num_nodes} nodes")
+        self.graph, self.partition = graph, partition
+        self.clusters_per_batch = int(clusters_per_batch)
+        self.shuffle, self.normalization, self.diag_lambda = shuffle, normalization, float(diag_lambda)
+        self.seed, self.num_workers, self.epoch = seed, num_workers, 0
+        self._x = sp.csr_matrix(x) if sp.issparse(x) else x
+        self.sparse_features = sparse_features and sp.issparse(x)
+
+        # Permute once so part k occupies rows bounds[k]:bounds[k+1]. A graph already numbered
+        # part by part (order == identity) is shared, not copied.
+        assignment = partition.assignment
+        if np.all(assignment[1:] >= assignment[:-1]):
+            order = np.arange(graph.num_nodes, dtype=np.int64)
+            indptr, indices, weights = graph.indptr, graph.indices, graph.weights
+        else:
+            order = np.argsort(assignment, kind="stable")
+            new_id = np.empty_like(order)
+            new_id[order] = np.arange(order.size)
+            deg = np.diff(graph.indptr)[order]
+            indptr = np.zeros(graph.num_nodes + 1, dtype=np.int64)
+            np.cumsum(deg, out=indptr[1:])
+            pos = _ranges(graph.indptr[order], deg)
+            indices = new_id[graph.indices[pos]]
+            weights = None if graph.weights is None else graph.weights[pos]
+            del pos, new_id
+        self._order, self._indptr, self._indices, self._weights = order, indptr, indices, weights
+        self._bounds = np.concatenate([[0], np.cumsum(partition.part_sizes())]).astype(np.int64)
+        # Part of each (permuted) node: per node, not per edge, so it costs 4 bytes x N.
+        self._node_part = assignment[order].astype(np.int32 if p < 2**31 else np.int64)
+
+    def __len__(self) -> int:
+        return -(-self.partition.num_parts // self.clusters_per_batch)
+
+    def batches(self, epoch: int | None = None) -> list[np.ndarray]:
+        """The part ids of each batch for pass ``epoch`` (the shuffled deal of Algorithm 1)."""
+        p, q = self.partition.num_parts, self.clusters_per_batch
+        ids = np.arange(p)
+        if self.shuffle:
+            ids = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch]).permutation(p)
+        return [np.sort(ids[i:i + q]) for i in range(0, p, q)]
+
+    def __iter__(self) -> Iterator[ClusterBatch]:
+        groups = self.batches()
+        self.epoch += 1
+        if self.num_workers == 0:
+            return map(self.batch, groups)
+        return iter(torch.utils.data.DataLoader(groups, batch_size=None, shuffle=False,
+                                                num_workers=self.num_workers, collate_fn=self.batch,
+                                                persistent_workers=False))
+
+    def batch(self, parts: Any) -> ClusterBatch:
+        """Build the batch induced by ``parts`` (any order; nodes come part by part, ascending)."""
+        parts = np.unique(np.asarray(parts, dtype=np.int64))
+        if parts.size == 0 or parts[0] < 0 or parts[-1] >= self.partition.num_parts:
+            raise ValueError(f"parts must be non-empty ids in [0, {self.partition.num_parts})")
+        starts, ends = self._bounds[parts], self._bounds[parts + 1]
+        sizes = ends - starts
+        rows = _ranges(starts, sizes)
+        n = rows.size
+        estart, eend = self._indptr[starts], self._indptr[ends]
+        entries = _ranges(estart, eend - estart)
+        # Column in new ids -> batch-local id: shift by (local start - global start) of its part.
+        chosen = np.zeros(self.partition.num_parts, dtype=bool)
+        chosen[parts] = True
+        shift = np.zeros(self.partition.num_parts, dtype=np.int64)
+        shift[parts] = (np.cumsum(sizes) - sizes) - starts
+        cols = self._indices[entries]
+        cpart = self._node_part[cols]
+        keep = chosen[cpart]
+        cols = cols[keep] + shift[cpart[keep]]
+        kept = np.concatenate([[0], np.cumsum(keep)])
+        row_ptr = np.concatenate([[0], np.cumsum(self._indptr[rows + 1] - self._indptr[rows])])
+        indptr = kept[row_ptr]
+        w = None if self._weights is None else self._weights[entries][keep]
+        a_ptr, a_idx, a_val = normalize_csr(indptr, cols, w, self.normalization, self.diag_lambda)
+        nodes = self._order[rows]
+        g = self.graph
+        x = self._x[nodes]
+        if self.sparse_features:
+            x = torch_csr(x.indptr.astype(np.int64), x.indices.astype(np.int64), x.data, x.shape[1])
+        else:
+            x = torch.from_numpy(np.ascontiguousarray(x.toarray() if sp.issparse(x) else x,
+                                                      dtype=np.float32))
+        local_rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+
+        def _t(v: np.ndarray | None) -> torch.Tensor | None:
+            return None if v is None else torch.from_numpy(np.ascontiguousarray(v[nodes]))
+
+        return ClusterBatch(
+            parts=parts, nodes=torch.from_numpy(nodes),
+            x=x, y=_t(g.y), adj=torch_csr(a_ptr, a_idx, a_val, n),
+            edge_index=torch.from_numpy(np.stack([local_rows, cols])),
+            edge_weight=None if w is None else torch.from_numpy(w.astype(np.float32)),
+            train_mask=_t(g.train_mask), val_mask=_t(g.val_mask), test_mask=_t(g.test_mask))
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for each pair, without a Python loop."""
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets

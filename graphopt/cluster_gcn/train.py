@@ -1,0 +1,293 @@
+"""Training, evaluation and inference for Cluster-GCN (Chiang et al., KDD 2019).
+
+:func:`fit` runs Algorithm 1 with Adam: each epoch visits every part once in batches of q parts,
+with early stopping on validation and resumable checkpoints. Transductive when the partition is
+of ``graph`` itself; inductive (GraphSAGE/PPI protocol) when it is of the training subgraph
+(:func:`training_subgraph`): batches never see validation or test nodes, evaluation runs on the
+full graph. :func:`predict` evaluates layer by layer over row blocks of the full adjacency, so the
+whole graph's activations of all layers are never held at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ..datasets._files import write_atomic
+from ..graph import Graph
+from ..partition import Partition
+from .loader import ClusterBatch, ClusterLoader, Normalization, check_graph, normalize_csr, torch_csr
+from .model import ClusterGCN, precalc_features
+
+__all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_subgraph", "peak_memory_mb"]
+
+
+@dataclass
+class History:
+    """Per-epoch log (``loss``, ``train``/``val``/``test`` metric, wall ``time``, process
+    ``cpu_time``, ``batch_time`` spent building batches, ``peak_mb``) and the epoch whose weights
+    were kept (best validation)."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val: float = -np.inf
+    final: dict[str, float] = field(default_factory=dict)
+
+
+def peak_memory_mb() -> float:
+    """High-water mark of this process's resident memory, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def training_subgraph(graph: Graph) -> Graph:
+    """The subgraph induced by ``graph.train_mask``: what an inductive run partitions and trains on."""
+    if graph.train_mask is None:
+        raise ValueError("graph has no train_mask")
+    return graph.subgraph(graph.train_mask)
+
+
+def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_batch: int = 1,
+        epochs: int = 200, lr: float = 0.01, weight_decay: float = 0.0,
+        normalization: Normalization = "rw", diag_lambda: float = 1.0, eval_every: int | None = 1,
+        patience: int | None = None, eval_partition: Partition | None = None,
+        checkpoint: str | os.PathLike | None = None, resume: bool = False, seed: int = 0,
+        num_workers: int = 0, sparse_features: bool = False, progress: bool = True) -> History:
+    """Train ``model`` with Cluster-GCN batches of ``clusters_per_batch`` parts of ``partition``.
+
+    ``partition`` is of ``graph`` (transductive) or of :func:`training_subgraph` of it (inductive).
+    ``model`` is a :class:`ClusterGCN` (fed the batch's normalized adjacency) or any module with
+    ``forward(x, edge_index[, edge_weight])`` such as a :class:`ConvStack` of PyG convolutions.
+    Every ``eval_every`` epochs the full graph is evaluated (:func:`evaluate`); the weights with
+    the best validation metric are restored at the end, and ``patience`` evaluations without
+    improvement stop training. ``eval_every=None`` trains without any evaluation (for graphs
+    evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten
+    atomically after each epoch; ``resume=True`` continues from it (same hyperparameters
+    required). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
+    instead of densifying each batch.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_graph(graph)
+    _check_labels(graph)
+    if not isinstance(partition, Partition):
+        raise TypeError(f"partition must be a graphopt.Partition, got {type(partition).__name__}")
+    train_graph = partition.graph
+    if train_graph is not graph and (train_graph.node_map is None
+                                     or train_graph.num_nodes > graph.num_nodes):
+        raise ValueError("partition must be of graph itself or of a subgraph of it "
+                         "(see training_subgraph) for inductive training")
+    for name, v in (("epochs", epochs), ("eval_every", 1 if eval_every is None else eval_every)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+
+    precalc = bool(getattr(model, "precalc", False))
+    train_x = precalc_features(train_graph) if precalc else None
+    eval_x = (train_x if train_graph is graph else precalc_features(graph)) if precalc else None
+    loader = ClusterLoader(partition, clusters_per_batch, normalization=normalization,
+                           diag_lambda=diag_lambda, features=train_x, seed=seed,
+                           num_workers=num_workers, sparse_features=sparse_features)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    config = {"clusters_per_batch": int(clusters_per_batch), "lr": float(lr),
+              "weight_decay": float(weight_decay), "normalization": normalization,
+              "diag_lambda": float(diag_lambda), "seed": int(seed),
+              "num_parts": int(partition.num_parts), "num_nodes": int(graph.num_nodes)}
+
+    torch.manual_seed(seed)
+    history, best_state, bad, start = History(), None, 0, 0
+    path = None if checkpoint is None else Path(checkpoint)
+    if resume and path is not None and path.exists():
+        state = torch.load(path, weights_only=True)
+        if state["config"] != config:
+            raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        history = History(state["history"], state["best_epoch"], state["best_val"])
+        best_state, bad, start = state["best_state"], state["bad"], state["epoch"] + 1
+
+    multilabel = graph.is_multilabel
+    eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, features=eval_x,
+                   partition=eval_partition, sparse_features=sparse_features)
+    bar = tqdm(range(start, epochs), desc="cluster-gcn", disable=not progress or not sys.stderr.isatty())
+    for epoch in bar:
+        loader.epoch = epoch
+        model.train()
+        t0, c0 = time.perf_counter(), time.process_time()
+        batch_time, loss_sum, count = 0.0, 0.0, 0
+        it = iter(loader)
+        while True:
+            tb = time.perf_counter()
+            batch = next(it, None)
+            batch_time += time.perf_counter() - tb
+            if batch is None:
+                break
+            mask = batch.train_mask
+            n_train = int(mask.sum())
+            if n_train == 0:
+                continue
+            optimizer.zero_grad()
+            out = forward_batch(model, batch)[mask]
+            loss = _loss(out, batch.y[mask], multilabel)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * n_train
+            count += n_train
+        row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(count, 1),
+                                 "time": time.perf_counter() - t0,
+                                 "cpu_time": time.process_time() - c0, "batch_time": batch_time}
+        if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
+            row.update(evaluate(model, graph, **eval_kw))
+            val = row.get("val", row.get("train", -row["loss"]))
+            if val > history.best_val:
+                history.best_val, history.best_epoch, bad = val, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+        row["peak_mb"] = peak_memory_mb()
+        history.epochs.append(row)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("loss", "val")})
+        if path is not None:
+            ckpt = {"config": config, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                    "history": history.epochs, "best_epoch": history.best_epoch,
+                    "best_val": history.best_val, "best_state": best_state, "bad": bad, "epoch": epoch}
+            write_atomic(path, lambda f: torch.save(ckpt, f))
+        if patience is not None and bad >= patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if eval_every is not None:
+        history.final = evaluate(model, graph, **eval_kw)
+    return history
+
+
+def forward_batch(model: nn.Module, batch: ClusterBatch) -> Tensor:
+    """Logits of ``model`` on ``batch``: the normalized adjacency for :class:`ClusterGCN`, edges otherwise."""
+    if isinstance(model, ClusterGCN):
+        return model(batch.x, batch.adj)
+    if batch.edge_weight is None:
+        return model(batch.x, batch.edge_index)
+    return model(batch.x, batch.edge_index, batch.edge_weight)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "rw",
+            diag_lambda: float = 1.0, features: Any = None, partition: Partition | None = None,
+            clusters_per_batch: int = 1, chunk_size: int = 65536,
+            sparse_features: bool = False) -> Tensor:
+    """Logits for every node of ``graph``, shape ``(N, C)``.
+
+    A :class:`ClusterGCN` without ``partition`` is evaluated exactly, layer by layer, over blocks
+    of ``chunk_size`` adjacency rows: only one layer's activations are alive at a time. With a
+    ``partition`` (or for other models) the graph is evaluated batch by batch on its parts, as
+    the authors evaluate (edges between batches are then dropped). ``features`` overrides ``graph.x``
+    (precalculated ``[AX ‖ X]`` for a ``precalc`` model).
+    """
+    check_graph(graph, require_labels=False)
+    model.eval()
+    x = graph.x if features is None else features
+    if isinstance(model, ClusterGCN) and partition is None:
+        return _predict_layerwise(model, graph, x, normalization, diag_lambda, chunk_size)
+    if partition is None:
+        partition = Partition.from_assignment(graph, np.zeros(graph.num_nodes, dtype=np.int64), 1)
+    loader = ClusterLoader(partition, clusters_per_batch, shuffle=False, normalization=normalization,
+                           diag_lambda=diag_lambda, features=x, sparse_features=sparse_features)
+    out: Tensor | None = None
+    for batch in loader:
+        logits = forward_batch(model, batch)
+        if out is None:
+            out = torch.empty(graph.num_nodes, logits.shape[1])
+        out[batch.nodes] = logits
+    return out
+
+
+def _predict_layerwise(model: ClusterGCN, graph: Graph, x: Any, normalization: Normalization,
+                       diag_lambda: float, chunk_size: int) -> Tensor:
+    a_ptr, a_idx, a_val = normalize_csr(graph.indptr, graph.indices, graph.weights, normalization,
+                                        diag_lambda)
+    n = graph.num_nodes
+    adj = sp.csr_matrix((a_val, a_idx, a_ptr), shape=(n, n))
+    h: Any = x
+    for layer in model.layers:
+        blocks = []
+        for r0 in range(0, n, chunk_size):
+            r1 = min(r0 + chunk_size, n)
+            h_self = _dense_rows(h, r0, r1)
+            if layer.precalc:
+                blocks.append(layer.transform(h_self))
+            elif isinstance(h, Tensor):
+                block = adj[r0:r1]
+                a = torch_csr(block.indptr.astype(np.int64), block.indices.astype(np.int64),
+                              block.data, n)
+                blocks.append(layer(h, a, h_self))
+            else:
+                # Input features (possibly a wide sparse matrix): propagate in scipy, densify the block only.
+                agg = adj[r0:r1] @ h
+                agg = agg.toarray() if sp.issparse(agg) else agg
+                agg = torch.from_numpy(np.ascontiguousarray(agg, dtype=np.float32))
+                blocks.append(layer.transform(torch.cat([agg, h_self], 1)))
+        h = torch.cat(blocks)
+    return h
+
+
+def _dense_rows(h: Any, r0: int, r1: int) -> Tensor:
+    if isinstance(h, Tensor):
+        return h[r0:r1]
+    rows = h[r0:r1]
+    rows = rows.toarray() if sp.issparse(rows) else rows
+    return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+
+
+def evaluate(model: nn.Module, graph: Graph, **predict_kw: Any) -> dict[str, float]:
+    """Accuracy (multi-class) or micro-F1 (multi-label) on each of the train/val/test masks present."""
+    logits = predict(model, graph, **predict_kw)
+    y = torch.from_numpy(np.asarray(graph.y))
+    out = {}
+    for split in ("train", "val", "test"):
+        mask = getattr(graph, f"{split}_mask")
+        if mask is None or not mask.any():
+            continue
+        m = torch.from_numpy(mask)
+        out[split] = _metric(logits[m], y[m], graph.is_multilabel)
+    return out
+
+
+def _metric(logits: Tensor, y: Tensor, multilabel: bool) -> float:
+    if multilabel:
+        pred, true = logits > 0, y > 0
+        tp = int((pred & true).sum())
+        denom = 2 * tp + int((pred & ~true).sum()) + int((~pred & true).sum())
+        return 2 * tp / denom if denom else 0.0
+    keep = y >= 0
+    return float((logits[keep].argmax(1) == y[keep]).float().mean()) if keep.any() else 0.0
+
+
+def _loss(out: Tensor, y: Tensor, multilabel: bool) -> Tensor:
+    if multilabel:
+        return nn.functional.binary_cross_entropy_with_logits(out, y.float())
+    return nn.functional.cross_entropy(out, y)
+
+
+def _check_labels(graph: Graph) -> None:
+    if graph.train_mask is None or not graph.train_mask.any():
+        raise ValueError("graph has no training nodes (train_mask is missing or all False)")
+    if not graph.is_multilabel:
+        missing = int(np.count_nonzero(graph.y[graph.train_mask] < 0))
+        if missing:
+            raise ValueError(f"{missing} nodes under train_mask have no label (y == -1)")
