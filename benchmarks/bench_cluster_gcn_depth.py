@@ -17,7 +17,7 @@ from scipy.sparse.linalg import svds
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ClusterGCN, fit
-from graphopt.datasets._files import write_atomic
+from graphopt._io import write_atomic
 from graphopt.datasets import load
 
 

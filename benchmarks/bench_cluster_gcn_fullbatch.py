@@ -18,7 +18,7 @@ from torch_geometric.nn import GCNConv
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ConvStack, fit
-from graphopt.datasets._files import write_atomic
+from graphopt._io import write_atomic
 from graphopt.datasets import load
 
 

@@ -16,7 +16,7 @@ import torch
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ClusterGCN, fit, spectral_features
-from graphopt.datasets._files import write_atomic
+from graphopt._io import write_atomic
 from graphopt.datasets import load_blogcatalog
 
 

@@ -16,7 +16,7 @@ import torch
 
 from graphopt import Partition
 from graphopt.cluster_gcn import ClusterGCN, fit
-from graphopt.datasets._files import write_atomic
+from graphopt._io import write_atomic
 from graphopt.datasets import load
 
 PAPER = {"cora": (78.4, 82.5), "citeseer": (None, None)}  # Table 2: random, clustering (F1)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from graphopt.datasets._files import write_atomic
+from graphopt._io import write_atomic
 
 HIDDEN, LAYERS, FEATURES, CLASSES, PART_SIZE, Q, DEGREE = 128, 3, 100, 47, 163, 10, 50
 

@@ -41,7 +41,7 @@ import torch
 
 from graphopt import Graph, Partition
 from graphopt.datasets import contextual_sbm, load_planetoid
-from graphopt.datasets._files import write_atomic
+from graphopt._io import write_atomic
 from graphopt.partition import _metis_arguments
 
 torch.set_num_threads(1)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..datasets._files import write_atomic
+from .._io import write_atomic
 from ..graph import Graph
 from ..partition import Partition
 from .loader import ClusterBatch, ClusterLoader, Normalization, check_graph, normalize_csr, torch_csr

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..graph import Graph
-from ._files import write_atomic
+from .._io import write_atomic
 
 __all__ = ["load_graphsage", "save_graphsage"]
 
