@@ -20,7 +20,11 @@ class CLIError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphopt", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="graphopt",
+        description="graphopt: Cluster-GCN, local augmentation, DADAO/gossip and convex ReLU "
+                    "training on one Graph and Partition.",
+        epilog="Run 'graphopt COMMAND --help' for a command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         module = importlib.import_module(f"{__name__}.{mod.name}")
