@@ -10,6 +10,12 @@ the squared loss enters exactly (``c_F = 1/rho``), the logistic loss through its
 majorizer (``c_F = 1/(4 rho)``, curvature bound 1/4) and the hinge loss, which has none, is split
 off as ``z = F u`` with its elementwise prox (``c_F = 1``). One cached factorization serves all.
 
+The two splittings get their own penalties: ``rho`` for ``u = t`` and ``cone_rho`` for
+``G u = s`` (``G`` is scaled by ``sqrt(cone_rho / rho)``, so ``G^T G = (cone_rho / rho) I (x) X^T X``).
+The group-lasso threshold is ``beta / rho``, so ``rho`` must grow with ``beta``, i.e. with n,
+while ``G^T G`` and the loss already grow with n: with one penalty, the logistic loss's weight
+``1/(4 rho)`` against ``G^T G`` shrank like 1/n and the iterates crawled (a9a, n = 32561).
+
 The u-step matrix is never formed from the ``D_i X`` blocks. Since ``(2 D_i - I)^2 = I``,
 ``G^T G = I (x) X^T X``; rotating to ``v + w`` and ``v - w`` decouples it into ``I (x) S``
 (``S = I + X^T X``, one d x d inverse) and ``T = I (x) S + c A^T A`` (c = 2 c_F) with
@@ -104,7 +110,7 @@ class _USolver:
         X64, D64 = X.to(torch.float64), D.to(torch.float64)
         d, P, n = ops.d, ops.P, ops.n
         eye = torch.eye(d, dtype=torch.float64, device=X.device)
-        S = eye if ops.gated else eye + X64.T @ X64
+        S = eye if ops.gated else eye + ops.cone_scale * (X64.T @ X64)
         self.S = S.to(dtype)
         self.S_inv = torch.cholesky_inverse(torch.linalg.cholesky(S)).to(dtype)
         self.weight = None
@@ -229,7 +235,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                time_limit: float | None = None, warm_start: ConvexSolution | None = None,
                device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
                adapt_rho: bool = False, relaxation: float = 1.6, memory_limit: float = 2e9,
-               eval_every: int = 10, progress: bool = True) -> ConvexSolution:
+               eval_every: int = 10, progress: bool = True, cone_rho: float | None = None
+               ) -> ConvexSolution:
     """Solve an exact or gated convex ReLU program by ADMM.
 
     The squared loss sits in the u-step (as in the paper); the logistic loss is majorized there by
@@ -238,10 +245,14 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
     ``max_iter`` / ``time_limit`` seconds, in which case a :class:`ConvergenceWarning` says how far
     it got. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
-    logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements; ``adapt_rho=True`` adapts it by
+    logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements.
+    ``cone_rho``, the penalty of the cone splitting ``G u = s``, defaults to ``rho`` except for
+    the logistic loss, where it is capped at 1/2 (twice the curvature bound, independent of n and
+    beta: see the module docstring). ``adapt_rho=True`` adapts both (their ratio fixed) by
     residual balancing (free for Woodbury and CG, a refactorization for Cholesky), which we
     measured to stall the exact program, hence off by default. A ``warm_start`` from an ADMM
-    solution resumes its primal and dual iterates (e.g. along a beta path). ``relaxation`` is the over-relaxation factor (1 = plain ADMM). The objective of the
+    solution resumes its primal and dual iterates (e.g. along a beta path). ``relaxation`` is the
+    over-relaxation factor (1 = plain ADMM). The objective of the
     group-sparse iterate is logged every ``eval_every`` iterations in ``history``; those are the
     returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
     """
@@ -258,6 +269,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         raise ValueError(f"tol must be positive, got {tol!r}")
     if rho is not None and not rho > 0:
         raise ValueError(f"rho must be positive, got {rho!r}")
+    if cone_rho is not None and not cone_rho > 0:
+        raise ValueError(f"cone_rho must be positive, got {cone_rho!r}")
     if not 0 < relaxation < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation!r}")
     for name, value in (("max_iter", max_iter), ("eval_every", eval_every)):
@@ -276,13 +289,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     X = torch.as_tensor(program.X, dtype=dtype, device=device)
     D = torch.as_tensor(program.patterns.D, dtype=dtype, device=device)
     Y = torch.as_tensor(program.Y, dtype=dtype, device=device)
-    ops = _Operators(X, D, gated)
-    usolver = _USolver(ops, method)
-    setup_time = time.perf_counter() - start
     split = loss == "hinge"  # no smooth majorizer: split the loss off and use its prox
     curvature = {"squared": 1.0, "logistic": 0.25, "hinge": 1.0}[loss]
-
-    like = dict(dtype=dtype, device=device)
     if rho is None:
         # ADMM on the squared loss is equivariant under (y, beta) -> (a y, a beta), so its rho
         # depends on beta / |y|; the classification losses have labels of size 1
@@ -290,17 +298,30 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         factor = {"squared": 1.0, "logistic": 2.0, "hinge": 0.5}[loss]
         rho = factor * program.beta / max(scale, 1e-12)
     rho = float(rho)
+    if cone_rho is None:
+        # the logistic loss sits in the u-step beside the cones, both summed over samples, so the
+        # cone penalty is capped by its curvature (1/4 per sample), independent of n and beta;
+        # tying it to rho ~ beta ~ n made the loss term n-times weaker at large n
+        cone_rho = min(rho, 2.0 * curvature) if loss == "logistic" else rho
+    cone_rho = float(cone_rho)
+    ops = _Operators(X, D, gated, cone_rho / rho)
+    usolver = _USolver(ops, method)
+    setup_time = time.perf_counter() - start
+    like = dict(dtype=dtype, device=device)
+
     u = torch.zeros(d, K, C, **like)
     lam = torch.zeros_like(u)
     eta = torch.zeros(n, C, **like) if split else None
     nu = None if gated else torch.zeros(n, K, C, **like)
     state = warm_start.state if warm_start is not None else None
     if state is not None and tuple(state["u"].shape) == (d, K, C) and state["split"] == split:
-        # scaled duals are y / rho: carry the unscaled duals over to this run's rho
+        # scaled duals are y / rho: carry the unscaled duals over to this run's rho; the cone
+        # duals live in the cone_scale-scaled space (G = sqrt(cone_scale) G_0)
         ratio = float(state["rho"]) / rho
         u, lam = state["u"].to(**like), state["lam"].to(**like) * ratio
         eta = state["eta"].to(**like) * ratio if split else None
-        nu = None if gated else state["nu"].to(**like) * ratio
+        cone_ratio = ratio * math.sqrt(float(state.get("cone_scale", 1.0)) / ops.cone_scale)
+        nu = None if gated else state["nu"].to(**like) * cone_ratio
     elif warm_start is not None:
         parts = [warm_start.V] if gated else [warm_start.V, warm_start.W]
         if any(p is None or tuple(p.shape) != (P, d, C) for p in parts):
@@ -405,7 +426,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
             f"residual {last['primal_residual']:.3g} (tolerance {eps_primal:.3g}), dual residual "
             f"{last['dual_residual']:.3g} (tolerance {eps_dual:.3g}), objective {objective:.6g}, "
             f"cone violation {violation:.3g}", ConvergenceWarning, stacklevel=2)
-    info = {"solver": "admm", "linear_solver": method, "rho": rho, "tol": tol,
+    info = {"solver": "admm", "linear_solver": method, "rho": rho,
+            "cone_rho": rho * ops.cone_scale, "tol": tol,
             "setup_time": setup_time, "solve_time": time.perf_counter() - start,
             "cone_violation": violation, "dtype": str(dtype), "device": str(device)}
     if method == "cg":
@@ -415,6 +437,6 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         return None if x is None else x.to(device="cpu")
 
     state = {"u": cpu(u), "lam": cpu(lam), "eta": cpu(eta), "nu": cpu(nu), "rho": rho,
-             "split": split}
+             "split": split, "cone_scale": ops.cone_scale}
     return ConvexSolution(V=V, W=W, objective=objective, converged=converged, iterations=it,
                           history=history, solver_info=info, state=state)
