@@ -30,15 +30,6 @@ def sbm_graph(n=120, classes=3, f=40, seed=0, isolated=0):
     return Graph.from_edge_index(np.stack([src, dst]), n, undirected=True, x=x.astype(np.float32), y=y, **masks)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # small models: intra-op threads cost more in synchronisation than they save on a shared 2-core box
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def small():
     return sbm_graph()

@@ -13,15 +13,6 @@ from graphopt.cluster_gcn import (ClusterGCN, ClusterLoader, ConvStack, fit, nor
 from graphopt.datasets import load_graphsage, save_graphsage
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The machine's cores are shared: one thread per test process avoids oversubscription stalls.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _random_graph(n=120, p=0.06, seed=0, weighted=False, classes=3, features=8):
     rng = np.random.default_rng(seed)
     a = sp.random(n, n, density=p, random_state=seed, format="csr")

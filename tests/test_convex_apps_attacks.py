@@ -9,15 +9,6 @@ from graphopt.convex.baselines import train_nonconvex
 from graphopt.convex.scp import scp_sample_size, solve_scp
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # these tensors are tiny: a second intra-op thread only adds contention on a shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _linear_model(w, b=0.0):
     m = torch.nn.Linear(len(w), 1).double()
     with torch.no_grad():

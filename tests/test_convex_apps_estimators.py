@@ -10,7 +10,6 @@ import torch
 from graphopt.convex.attacks import pgd_attack
 from graphopt.convex.estimators import (ConvexReLUClassifier, ConvexReLURegressor, NotFittedError,
                                         beta_max, beta_path)
-from test_convex_apps_attacks import _one_thread  # noqa: F401  (autouse fixture)
 
 
 def _raw_data(n=120, seed=0):

@@ -13,15 +13,6 @@ from graphopt.convex import (ConvergenceWarning, ConvexReLUProgram, GatedReLUNet
                              solve_cvxpy)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # many tiny ADMM iterations: thread synchronisation would dominate on a shared 2-core box
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _data(n=60, d=4, seed=0, loss="squared", classes=1):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._io import write_atomic
 from ..graph import Graph
 from ._features import dense_rows, require_features, row_normalize
 
@@ -233,14 +233,7 @@ class NeighborCVAE:
         path = Path(path)
         state = {"config": asdict(self.config), "bce": self.bce_, "num_features": self.num_features_,
                  "state_dict": self.net_.state_dict()}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(state, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda f: torch.save(state, f))
 
     @classmethod
     def load(cls, path: str | os.PathLike, progress: bool = True) -> NeighborCVAE:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -69,20 +66,6 @@ def _load(args: argparse.Namespace):
     raise CLIError(f"unknown --dataset {args.dataset!r}; choose mnist-2v8 (or mnist-AvB), a9a or cora")
 
 
-def _save_atomic(state: dict, path: str) -> None:
-    import torch
-
-    dest = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from graphopt.convex.attacks import robust_accuracy
     from graphopt.convex.estimators import ConvexReLUClassifier, beta_max
@@ -109,7 +92,12 @@ def run(args: argparse.Namespace) -> int:
             str(e): robust_accuracy(est.network_, Xt, yt_pm, e, clip=clip, seed=args.seed)
             for e in args.attack_eps}
     if args.save:
-        _save_atomic(est.network_.state_dict(), args.save)
+        import torch
+
+        from .._io import write_atomic
+
+        state = est.network_.state_dict()
+        write_atomic(args.save, lambda f: torch.save(state, f))
         result["saved"] = args.save
     if args.json:
         print(json.dumps(result, indent=2, default=float))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .losses import LOSSES, check_targets, loss_value
-from .patterns import Patterns, as_feature_matrix
+from .patterns import Patterns
 
 __all__ = ["ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning"]
 

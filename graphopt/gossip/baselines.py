@@ -19,8 +19,6 @@ gradient (closed form for least squares, a few Newton steps for logistic regress
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import scipy.sparse as sp
 
