@@ -53,7 +53,7 @@ def main() -> None:
             print(norm, depth, accs, losses, flush=True)
     names = {"rw": "(D+I)^-1(A+I)", "diag_enhanced": "diag. enhanced, λ=1"}
     print(f"\nlr {args.lr}, {args.epochs} epochs, {args.seeds} seed(s)")
-    print(f"| normalization | " + " | ".join(f"{d} layers" for d in args.layers) + " |")
+    print("| normalization | " + " | ".join(f"{d} layers" for d in args.layers) + " |")
     print("|---|" + "---:|" * len(args.layers))
     for norm in ("rw", "diag_enhanced"):
         cells = []

@@ -82,7 +82,8 @@ def child(mode: str, path: str, cap_gb: float) -> dict:
 
     torch.set_num_threads(1)
     from graphopt import Graph, Partition
-    from graphopt.cluster_gcn import ClusterGCN, ClusterLoader, fit, normalize_csr
+    from graphopt.cluster_gcn import ClusterGCN, ClusterLoader, fit
+    from graphopt.graph import normalize_csr
     from graphopt.cluster_gcn.loader import torch_csr
 
     d = np.load(path)

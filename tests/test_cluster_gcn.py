@@ -8,8 +8,9 @@ import scipy.sparse as sp
 import torch
 
 from graphopt import Graph, Partition
-from graphopt.cluster_gcn import (ClusterGCN, ClusterLoader, ConvStack, fit, normalize_csr,
-                                  precalc_features, predict, training_subgraph)
+from graphopt.cluster_gcn import (ClusterGCN, ClusterLoader, ConvStack, fit, precalc_features, predict,
+                                  training_subgraph)
+from graphopt.graph import normalize_csr
 from graphopt.datasets import load_graphsage, save_graphsage
 
 
@@ -251,18 +252,6 @@ def test_bad_input_is_rejected_clearly():
         ClusterLoader(Partition.random(g, 3), 1, normalization="both")
     with pytest.raises(ValueError, match="resume"):
         fit(model, g, Partition.random(g, 3), resume=True, progress=False)
-
-
-def test_streamed_symmetry_check_matches_exact():
-    from graphopt.cluster_gcn.loader import _is_symmetric
-
-    g = _random_graph(n=200, weighted=True)
-    assert _is_symmetric(g, chunk=64)
-    a = g.to_scipy().tolil()
-    i, j = sp.triu(g.to_scipy(), 1).nonzero()
-    a[i[0], j[0]] = 0.0  # drop one direction of one edge
-    directed = Graph.from_scipy(a.tocsr(), weighted=True)
-    assert not _is_symmetric(directed, chunk=64)
 
 
 def test_sparse_features_reach_pyg_convs_undensified():

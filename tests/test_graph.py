@@ -158,7 +158,7 @@ def test_normalizations_match_their_formulas(rng):
     lam = 0.7
     np.testing.assert_allclose(g.normalized_adjacency("diag_enhanced", lam=lam).toarray(),
                                rw + lam * np.diag(np.diag(rw)), rtol=1e-6)
-    with pytest.raises(ValueError, match="unknown normalization"):
+    with pytest.raises(ValueError, match="normalization must be one of"):
         g.normalized_adjacency("bogus")
 
 
@@ -194,6 +194,10 @@ def test_subgraph_matches_networkx_induced_subgraph(rng):
     expected = {frozenset((relabel[u], relabel[v])) for u, v in nxg.subgraph(nodes.tolist()).edges}
     assert {frozenset(e) for e in sub.edges().tolist()} == expected
     assert np.all(np.diff(sub.indices[sub.indptr[0]:sub.indptr[1]]) > 0)
+    # the undirected flag is inherited, and it agrees with a check from scratch
+    assert sub.is_undirected() and Graph(sub.indptr, sub.indices).is_undirected()
+    directed = Graph.from_edge_index(np.array([[0, 1, 2], [1, 2, 0]]), 3)
+    assert not directed.subgraph([0, 1]).is_undirected()
     # node_map composes back to the root graph
     subsub = sub.subgraph(np.array([3, 1]))
     np.testing.assert_array_equal(subsub.node_map, nodes[[3, 1]])

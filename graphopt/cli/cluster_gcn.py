@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from . import CLIError
-from ..cluster_gcn import NORMALIZATIONS, ClusterGCN, fit, spectral_features, training_subgraph
+from ..cluster_gcn import ClusterGCN, fit, spectral_features, training_subgraph
+from ..graph import NORMALIZATIONS
 from ..datasets import dataset_format, list_datasets, load
 from ..partition import Partition
 

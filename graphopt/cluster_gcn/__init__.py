@@ -13,10 +13,10 @@ Data (:mod:`.loader`: batches and normalizations), ``nn`` modules (:mod:`.model`
 loop (:mod:`.train`) are separate, as in PyG.
 """
 
-from .loader import NORMALIZATIONS, ClusterBatch, ClusterLoader, normalize_csr
+from .loader import ClusterBatch, ClusterLoader
 from .model import ClusterGCN, ClusterGCNLayer, ConvStack, precalc_features, spectral_features
 from .train import History, evaluate, fit, forward_batch, peak_memory_mb, predict, training_subgraph
 
-__all__ = ["NORMALIZATIONS", "ClusterBatch", "ClusterLoader", "normalize_csr", "ClusterGCN",
+__all__ = ["ClusterBatch", "ClusterLoader", "ClusterGCN",
            "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features", "History",
            "evaluate", "fit", "forward_batch", "peak_memory_mb", "predict", "training_subgraph"]

@@ -13,64 +13,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..graph import Graph
+from ..graph import NORMALIZATIONS, Graph, Normalization, normalize_csr
 from ..partition import Partition
 
-__all__ = ["ClusterBatch", "ClusterLoader", "normalize_csr", "check_graph", "NORMALIZATIONS"]
+__all__ = ["ClusterBatch", "ClusterLoader", "check_graph"]
 
-Normalization = Literal["sym", "rw", "residual", "diag_enhanced"]
-NORMALIZATIONS = ("sym", "rw", "residual", "diag_enhanced")
-
-
-def normalize_csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray | None,
-                  kind: Normalization = "rw", diag_lambda: float = 1.0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalized adjacency with self-loops of a CSR graph, returned as CSR ``(indptr, indices, values)``.
-
-    ``"sym"`` is ``D^-1/2 (A+I) D^-1/2``; ``"rw"`` is ``Ã = (D+I)^-1 (A+I)`` (eq. 10);
-    ``"residual"`` is ``Ã + I`` (eq. 9); ``"diag_enhanced"`` is ``Ã + λ diag(Ã)`` (eq. 11).
-    Existing self-loops are replaced by the unit loop. Each row's diagonal entry comes first and
-    the other columns keep their order: no sort, every step linear in the number of entries.
-    """
-    if kind not in NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {kind!r}")
-    n = indptr.size - 1
-    counts = np.diff(indptr)
-    rows = np.repeat(np.arange(n, dtype=np.int64), counts)
-    cols, w = indices, weights
-    keep = cols != rows
-    if not keep.all():
-        rows, cols = rows[keep], cols[keep]
-        w = None if w is None else w[keep]
-        counts = np.bincount(rows, minlength=n)
-    deg = (counts if w is None else np.bincount(rows, weights=w, minlength=n)) + 1.0
-    if kind == "sym":
-        inv = 1.0 / np.sqrt(deg)
-        off = inv[rows] * inv[cols]
-    else:
-        off = 1.0 / deg[rows]
-    if w is not None:
-        off *= w
-    on = 1.0 / deg
-    if kind == "residual":
-        on += 1.0
-    elif kind == "diag_enhanced":
-        on *= 1.0 + diag_lambda
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts + 1, out=out_ptr[1:])
-    first = np.zeros(out_ptr[-1], dtype=bool)
-    first[out_ptr[:-1]] = True
-    out_cols = np.empty(out_ptr[-1], dtype=np.int64)
-    out_vals = np.empty(out_ptr[-1], dtype=np.float32)
-    out_cols[first], out_vals[first] = np.arange(n), on
-    out_cols[~first], out_vals[~first] = cols, off
-    return out_ptr, out_cols, out_vals
 
 
 def torch_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int) -> torch.Tensor:
@@ -86,7 +39,7 @@ def check_graph(graph: Graph, require_labels: bool = True) -> None:
     """Reject inputs Cluster-GCN cannot train on, naming what is wrong."""
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a graphopt.Graph, got {type(graph).__name__}")
-    if not _is_symmetric(graph):
+    if not graph.is_undirected():
         raise ValueError("graph is directed; Cluster-GCN needs an undirected graph "
                          "(call graph.to_undirected())")
     if graph.x is None:
@@ -96,29 +49,6 @@ def check_graph(graph: Graph, require_labels: bool = True) -> None:
         raise ValueError("graph.x contains NaN or infinite values")
     if require_labels and graph.y is None:
         raise ValueError("graph has no labels y")
-
-
-def _is_symmetric(graph: Graph, chunk: int = 1 << 22) -> bool:
-    """Exact check on small graphs; on large ones the randomized test f^T A g == g^T A f.
-
-    The exact check builds A - A^T (several copies of the edge arrays); the randomized one streams
-    over the entries in chunks, and a non-symmetric A passes it with probability 0 (Gaussian f, g).
-    """
-    nnz = graph.indices.size
-    if nnz <= chunk:
-        return graph.is_undirected()
-    rng = np.random.default_rng(0)
-    f, g = rng.standard_normal(graph.num_nodes), rng.standard_normal(graph.num_nodes)
-    fag = gaf = scale = 0.0
-    for r0 in range(0, graph.num_nodes, max(1, chunk * graph.num_nodes // nnz)):
-        r1 = min(r0 + max(1, chunk * graph.num_nodes // nnz), graph.num_nodes)
-        lo, hi = graph.indptr[r0], graph.indptr[r1]
-        rows = np.repeat(np.arange(r0, r1), np.diff(graph.indptr[r0:r1 + 1]))
-        cols = graph.indices[lo:hi]
-        w = 1.0 if graph.weights is None else graph.weights[lo:hi]
-        a, b = w * f[rows] * g[cols], w * g[rows] * f[cols]
-        fag, gaf, scale = fag + a.sum(), gaf + b.sum(), scale + np.abs(a).sum()
-    return abs(fag - gaf) <= 1e-9 * max(scale, 1.0)
 
 
 @dataclass

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .._io import write_atomic
-from ..graph import Graph
+from ..graph import Graph, Normalization, normalize_csr
 from ..partition import Partition
-from .loader import ClusterBatch, ClusterLoader, Normalization, check_graph, normalize_csr, torch_csr
+from .loader import ClusterBatch, ClusterLoader, check_graph, torch_csr
 from .model import ClusterGCN, precalc_features
 
 __all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_subgraph", "peak_memory_mb"]
