@@ -153,6 +153,33 @@ def test_models_take_x_edge_index_and_generated(cls, small):
         model(x, ei, [x, x[:, :3]])
 
 
+@pytest.mark.parametrize("cls", [LAGCN, LAGAT, LAGCNII])
+def test_sparse_features_give_the_dense_result(cls, small):
+    import scipy.sparse as sp
+
+    from graphopt.augment._features import feature_tensor
+
+    dense = feature_tensor(small.x)
+    sparse = feature_tensor(sp.csr_matrix(small.x), sparse=True)
+    assert sparse.is_sparse and sparse._nnz() == np.count_nonzero(small.x)
+    torch.testing.assert_close(sparse.to_dense(), dense)
+    torch.testing.assert_close(dense.sum(1), torch.ones(small.num_nodes))  # no isolated rows of zeros here
+    ei = torch.from_numpy(small.edge_index())
+    kw = {LAGCNII: {"num_layers": 4}, LAGAT: {"heads": 6}}.get(cls, {})
+    model = cls(small.num_features, 18, 3, num_generated=2, **kw).eval()
+    gen = [torch.rand_like(dense), torch.rand_like(dense)]
+    torch.testing.assert_close(model(sparse, ei, gen), model(dense, ei, gen), atol=1e-5, rtol=1e-4)
+
+
+def test_sparse_training_matches_dense_in_accuracy(small, small_cvae):
+    import scipy.sparse as sp
+
+    sparse_graph = small.replace(x=sp.csr_matrix(small.x))
+    scores = [LAClassifier(LAGCN(small.num_features, 16, 3, num_generated=1), small_cvae, epochs=60,
+                           pool_size=4, seed=0, progress=False).fit(g).score() for g in (small, sparse_graph)]
+    assert scores[1] > 0.8 and abs(scores[0] - scores[1]) < 0.1
+
+
 def test_averaging_design_feeds_the_mean(small):
     x = torch.from_numpy(small.x)
     ei = torch.from_numpy(small.edge_index())
@@ -271,7 +298,7 @@ def test_cli_runs_lagnn_on_cora(shared_root, tmp_path, capsys):
 
 
 def test_fast_dropout_keeps_the_law_of_inverted_dropout():
-    from graphopt.augment.models import dropout
+    from graphopt._ops import dropout
 
     x = torch.ones(400, 500)
     torch.manual_seed(0)
@@ -281,3 +308,9 @@ def test_fast_dropout_keeps_the_law_of_inverted_dropout():
     assert dropout(x, 0.6, training=False) is x
     torch.manual_seed(0)
     torch.testing.assert_close(dropout(x, 0.6), out)
+    sparse = torch.eye(300).to_sparse()
+    kept = dropout(sparse, 0.5).coalesce()
+    assert kept.is_sparse and set(kept.values().unique().tolist()) <= {0.0, 2.0}
+    assert abs(float((kept.values() == 0).float().mean()) - 0.5) < 0.1
+    with pytest.raises(ValueError, match="probability"):
+        dropout(x, 1.5)

@@ -28,6 +28,23 @@ def dense_rows(x: np.ndarray | sp.csr_matrix, rows: np.ndarray | None = None) ->
     return torch.from_numpy(np.ascontiguousarray(part, dtype=np.float32))
 
 
+def feature_tensor(x: np.ndarray | sp.spmatrix, normalize: bool = True, sparse: bool = False) -> torch.Tensor:
+    """The model input: ``x`` (row-normalized if asked) as float32, a torch sparse COO tensor when
+    ``sparse`` and ``x`` is scipy-sparse (bag-of-words inputs are ~1% dense: dropout and the first
+    product then cost O(nnz), not O(NF)), dense otherwise."""
+    if not (sparse and sp.issparse(x)):
+        dense = dense_rows(x)
+        return row_normalize(dense) if normalize else dense
+    coo = sp.coo_matrix(x, dtype=np.float32)
+    values = coo.data
+    if normalize:
+        sums = np.asarray(coo.sum(axis=1), dtype=np.float32).ravel()
+        values = values / np.where(sums == 0, 1, sums)[coo.row]
+    indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(indices, torch.from_numpy(values.astype(np.float32)), coo.shape,
+                                   check_invariants=False).coalesce()
+
+
 def row_normalize(x: torch.Tensor) -> torch.Tensor:
     """Divide each row by its sum in O(NF); all-zero rows stay zero (the reference builds a dense N x N diagonal)."""
     s = x.sum(dim=1, keepdim=True)

@@ -23,16 +23,9 @@ from torch import nn
 from torch_geometric.nn import GATConv, GCN2Conv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from .._ops import dropout
+
 __all__ = ["LAGCN", "LAGAT", "LAGCNII", "AveragedInput", "LocalAugmentation"]
-
-
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """Inverted dropout drawing 15-bit integers: same law as ``F.dropout`` (p rounded to 1/32768) but
-    several times faster on CPU, where masks over dense N x F inputs dominate LA-GNN's step time."""
-    if not training or p == 0:
-        return x
-    keep = torch.empty(x.shape, dtype=torch.int16).random_() >= round(p * 32768)
-    return x * keep * (1.0 / (1.0 - p)) if p < 1 else torch.zeros_like(x)
 
 
 def _split(total: int, parts: int, what: str) -> int:
@@ -65,6 +58,8 @@ class LAGCN(nn.Module):
     ``1 + num_generated`` equal branches: 2 x 8 for the paper's Cora/CiteSeer LA-GCN).
     """
 
+    sparse_input = True  # x may be a torch sparse COO tensor (the first layer is linear in x)
+
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *,
                  num_generated: int = 1, dropout: float = 0.5) -> None:
         super().__init__()
@@ -86,6 +81,8 @@ class LAGAT(nn.Module):
     ``heads`` is the total number of first-layer heads (8 for the plain GAT), split across the
     branches (2 x 4 for the paper's LA-GAT), each head ``hidden_channels`` wide; ELU in between.
     """
+
+    sparse_input = True  # x may be a torch sparse COO tensor (the first layer is linear in x)
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *,
                  heads: int = 8, out_heads: int = 1, num_generated: int = 1, dropout: float = 0.6) -> None:
@@ -111,6 +108,8 @@ class LAGCNII(nn.Module):
     LA-GCNII); ``alpha`` is the initial-residual weight and ``theta`` the identity-mapping strength
     (``beta_l = log(theta / l + 1)``). :meth:`param_groups` gives the paper's two weight decays.
     """
+
+    sparse_input = True  # x may be a torch sparse COO tensor (the first layer is linear in x)
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *,
                  num_layers: int = 64, alpha: float = 0.1, theta: float = 0.5, num_generated: int = 1,

@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..graph import Graph
-from ._features import dense_rows, require_features, row_normalize
+from ._features import feature_tensor, require_features
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
@@ -44,7 +44,9 @@ class LAClassifier:
 
     ``model`` is called as ``model(x, edge_index, generated)`` and must say how many generated
     matrices it takes through a ``num_generated`` attribute (all :mod:`graphopt.augment` models
-    do; a model without one gets none, i.e. a plain backbone). ``generator`` is a fitted
+    do; a model without one gets none, i.e. a plain backbone). Sparse features reach the model as a
+    torch sparse tensor only if it sets ``sparse_input = True`` (the built-in models do); any other
+    model gets them dense. ``generator`` is a fitted
     :class:`NeighborCVAE` (``None`` for a plain backbone). Defaults are the paper's LA-GCN settings
     on Cora/CiteSeer except ``epochs`` (the reference runs 2000 with no early stop; ``patience``
     stops after that many epochs without a lower validation loss).
@@ -87,8 +89,8 @@ class LAClassifier:
 
     # ------------------------------------------------------------------ helpers
     def _inputs(self, graph: Graph) -> tuple[torch.Tensor, torch.Tensor]:
-        x = dense_rows(graph.x)
-        return (row_normalize(x) if self.normalize_features else x), torch.from_numpy(graph.edge_index())
+        x = feature_tensor(graph.x, self.normalize_features, getattr(self.model, "sparse_input", False))
+        return x, torch.from_numpy(graph.edge_index())
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         groups = model.param_groups(self.weight_decay) if hasattr(model, "param_groups") else None

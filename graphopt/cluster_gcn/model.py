@@ -15,6 +15,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
+from .._ops import dropout
 from ..graph import Graph
 
 __all__ = ["ClusterGCN", "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features"]
@@ -48,7 +49,7 @@ class ClusterGCNLayer(nn.Module):
 
     def transform(self, z: Tensor) -> Tensor:
         """Everything after the propagation: dropout, linear, LayerNorm, ReLU."""
-        out = self.linear(_dropout(z, self.dropout, self.training))
+        out = self.linear(dropout(z, self.dropout, self.training))
         if self.norm is not None:
             out = self.norm(out)
         return torch.relu(out) if self.activation else out
@@ -118,14 +119,6 @@ class ConvStack(nn.Module):
             if i < len(self.convs) - 1:
                 h = self.activation(h)
         return h
-
-
-def _dropout(z: Tensor, p: float, training: bool) -> Tensor:
-    # Same distribution as F.dropout, but uniform draws are ~3x faster than bernoulli_ on CPU, and
-    # this layer's dropout acts on the widest tensor of the model ([ÂH ‖ H]).
-    if not training or p == 0.0:
-        return z
-    return z * ((torch.rand_like(z) >= p).to(z.dtype) * (1.0 / (1.0 - p)))
 
 
 def precalc_features(graph: Graph, features: Any = None) -> np.ndarray | sp.csr_matrix:
