@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphopt._io import write_atomic
 from graphopt.augment import LAGAT, LAGCN, LAGCNII, LAClassifier, NeighborCVAE
 from graphopt.datasets import load_planetoid
 
@@ -50,13 +52,6 @@ def make(dataset: str, name: str, g) -> tuple[torch.nn.Module, dict]:
     return model, dict(lr=0.01, weight_decay=5e-4, **la)
 
 
-def write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
@@ -71,7 +66,9 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
-    results.setdefault("config", {}).update(vars(args))
+    results.setdefault("config", {}).update(vars(args), torch=torch.__version__,
+                                            commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                                                  capture_output=True, text=True).stdout.strip())
     runs = results.setdefault("runs", {})
     Path(args.cache).mkdir(parents=True, exist_ok=True)
     for ds in args.datasets:
@@ -97,7 +94,7 @@ def main() -> None:
                              "epochs": len(clf.history_), "best_epoch": clf.best_epoch_,
                              "seconds": time.perf_counter() - t})
                 print(key, done[-1], flush=True)
-                write_json(out, results)
+                write_atomic(out, lambda f: json.dump(results, f, indent=1), mode="w")
     print(table(results))
 
 

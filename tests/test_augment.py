@@ -135,7 +135,7 @@ def test_branch_widths_sum_to_the_plain_width(small):
     f, c = small.num_features, 3
     assert sum(b.out_channels for b in LAGCN(f, 16, c, num_generated=1).branches) == 16
     assert sum(b.heads for b in LAGAT(f, 8, c, heads=8, num_generated=1).branches) == 8
-    assert sum(b.out_features for b in LAGCNII(f, 64, c, num_layers=2, num_generated=3).branches) == 64
+    assert sum(b.linear.out_features for b in LAGCNII(f, 64, c, num_layers=2, num_generated=3).branches) == 64
     with pytest.raises(ValueError, match="divisible"):
         LAGCN(f, 15, c, num_generated=1)
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch_geometric.nn import GATConv, GCN2Conv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from .._ops import dropout
+from .._ops import InputDropout, dropout
 
 __all__ = ["LAGCN", "LAGAT", "LAGCNII", "AveragedInput", "LocalAugmentation"]
 
@@ -45,10 +45,18 @@ def _inputs(x: torch.Tensor, generated: Sequence[torch.Tensor], num_generated: i
     return [x, *generated]
 
 
-def _branches(branches: nn.ModuleList, xs: list[torch.Tensor], p: float, training: bool, act,
-              *args: Any) -> torch.Tensor:
-    """The branched first layer: dropout, layer, activation per input matrix, outputs concatenated."""
-    return torch.cat([act(layer(dropout(xi, p, training), *args)) for layer, xi in zip(branches, xs)], dim=-1)
+def _input_dropout(layer: nn.Module, p: float) -> nn.Module:
+    """``layer`` with its input dropout moved inside its linear map (see :class:`InputDropout`): a
+    PyG convolution gets its ``lin`` wrapped, an ``nn.Linear`` is wrapped whole."""
+    if isinstance(layer, nn.Linear):
+        return InputDropout(layer, p)
+    layer.lin = InputDropout(layer.lin, p)
+    return layer
+
+
+def _branches(branches: nn.ModuleList, xs: list[torch.Tensor], act, *args: Any) -> torch.Tensor:
+    """The branched first layer: (dropout inside) layer, activation per input matrix, concatenated."""
+    return torch.cat([act(layer(xi, *args)) for layer, xi in zip(branches, xs)], dim=-1)
 
 
 class LAGCN(nn.Module):
@@ -65,13 +73,14 @@ class LAGCN(nn.Module):
         super().__init__()
         self.num_generated = num_generated
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
-        self.branches = nn.ModuleList(GCNConv(in_channels, width) for _ in range(num_generated + 1))
+        self.branches = nn.ModuleList(_input_dropout(GCNConv(in_channels, width), dropout)
+                                      for _ in range(num_generated + 1))
         self.conv2 = GCNConv(hidden_channels, out_channels)
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         xs = _inputs(x, generated, self.num_generated)
-        h = _branches(self.branches, xs, self.dropout, self.training, F.relu, edge_index)
+        h = _branches(self.branches, xs, F.relu, edge_index)
         return self.conv2(dropout(h, self.dropout, self.training), edge_index)
 
 
@@ -89,15 +98,16 @@ class LAGAT(nn.Module):
         super().__init__()
         self.num_generated = num_generated
         per_branch = _split(heads, num_generated + 1, "heads")
-        self.branches = nn.ModuleList(GATConv(in_channels, hidden_channels, heads=per_branch, dropout=dropout)
-                                      for _ in range(num_generated + 1))
+        self.branches = nn.ModuleList(
+            _input_dropout(GATConv(in_channels, hidden_channels, heads=per_branch, dropout=dropout), dropout)
+            for _ in range(num_generated + 1))
         self.conv2 = GATConv(hidden_channels * heads, out_channels, heads=out_heads, concat=False,
                              dropout=dropout)
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         xs = _inputs(x, generated, self.num_generated)
-        h = _branches(self.branches, xs, self.dropout, self.training, F.elu, edge_index)
+        h = _branches(self.branches, xs, F.elu, edge_index)
         return self.conv2(dropout(h, self.dropout, self.training), edge_index)
 
 
@@ -117,7 +127,8 @@ class LAGCNII(nn.Module):
         super().__init__()
         self.num_generated = num_generated
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
-        self.branches = nn.ModuleList(nn.Linear(in_channels, width) for _ in range(num_generated + 1))
+        self.branches = nn.ModuleList(_input_dropout(nn.Linear(in_channels, width), dropout)
+                                      for _ in range(num_generated + 1))
         # normalize=False: the adjacency is normalized once per forward, not once per layer
         self.convs = nn.ModuleList(GCN2Conv(hidden_channels, alpha, theta, layer=i + 1, normalize=False)
                                    for i in range(num_layers))
@@ -132,8 +143,7 @@ class LAGCNII(nn.Module):
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         ei, ew = gcn_norm(edge_index, None, x.size(0), add_self_loops=True)
-        h0 = _branches(self.branches, _inputs(x, generated, self.num_generated), self.dropout, self.training,
-                       F.relu)
+        h0 = _branches(self.branches, _inputs(x, generated, self.num_generated), F.relu)
         h = h0
         for conv in self.convs:
             h = F.relu(conv(dropout(h, self.dropout, self.training), h0, ei, ew))
