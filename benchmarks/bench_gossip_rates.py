@@ -28,7 +28,6 @@ import json  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -37,6 +36,7 @@ import cvxpy  # noqa: E402,F401  (imported up front so that no SDP timing includ
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from graphopt._io import write_atomic  # noqa: E402
 from graphopt.graph import Graph  # noqa: E402
 from graphopt.gossip import (first_order_rates, gossip_spectrum, max_lambda2_rates,  # noqa: E402
                              scale_to_threshold, sdp_rates, uniform_rates)
@@ -164,10 +164,7 @@ def sdp_limit_row(n: int, seed: int, timeout: float, memory_cap_gb: float) -> di
 def update_json(path: Path, payload: dict) -> None:
     if path.exists():
         payload = json.loads(path.read_text()) | payload
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: json.dump(payload, f, indent=1), mode="w")
 
 
 def main() -> None:

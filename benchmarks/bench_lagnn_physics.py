@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from graphopt import Partition
+from graphopt._io import write_atomic
 from graphopt.augment import LAGCN, LAClassifier, NeighborCVAE
 from graphopt.datasets import load_npz
 
@@ -57,10 +56,7 @@ def main() -> None:
         print(name, {k: v for k, v in r[name].items() if k != "history"}, flush=True)
     r["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     r["config"] = vars(args)
-    fd, tmp = tempfile.mkstemp(dir=Path(args.out).parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(r, fh, indent=1)
-    os.replace(tmp, args.out)
+    write_atomic(args.out, lambda fh: json.dump(r, fh, indent=1), mode="w")
     print(f"| model | test acc | val acc | seconds ({args.epochs} epochs) |\n|---|---:|---:|---:|")
     for name in ("gcn", "la-gcn"):
         print(f"| {name.upper()} (Cluster-GCN batches) | {100 * r[name]['test']:.1f} | "
