@@ -314,3 +314,31 @@ def test_fast_dropout_keeps_the_law_of_inverted_dropout():
     assert abs(float((kept.values() == 0).float().mean()) - 0.5) < 0.1
     with pytest.raises(ValueError, match="probability"):
         dropout(x, 1.5)
+
+
+def test_sparse_propagation_and_gcnii_layer_match_pyg():
+    from torch_geometric.nn import GCN2Conv
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    from graphopt._ops import sparse_propagation
+    from graphopt.augment import GCNIILayer
+
+    torch.manual_seed(0)
+    n = 50
+    ei = torch.randint(0, n, (2, 200))
+    w = torch.rand(200)
+    dense = torch.zeros(n, n).index_put_((ei[1], ei[0]), w, accumulate=True)  # messages flow src -> dst
+    h = torch.randn(n, 4, requires_grad=True)
+    out = sparse_propagation(ei, w, n)(h)
+    torch.testing.assert_close(out, dense @ h)
+    torch.testing.assert_close(torch.autograd.grad(out.square().sum(), h)[0], 2 * dense.t() @ (dense @ h))
+
+    sym = torch.cat([ei, ei.flip(0)], 1)
+    e, ew = gcn_norm(sym, None, n, add_self_loops=True)
+    ref, ours = GCN2Conv(16, 0.1, 0.5, layer=3, normalize=False), GCNIILayer(16, 0.1, 0.5, layer=3)
+    with torch.no_grad():
+        ours.weight.copy_(ref.weight1)
+    h, h0 = torch.randn(n, 16, requires_grad=True), torch.randn(n, 16)
+    a, b = ref(h, h0, e, ew), ours(h, h0, sparse_propagation(e, ew, n))
+    torch.testing.assert_close(b, a)
+    torch.testing.assert_close(torch.autograd.grad(b.sum(), h)[0], torch.autograd.grad(a.sum(), h)[0])

@@ -8,8 +8,8 @@
 """
 
 from .cvae import FeatureSampler, NeighborCVAE, isolated_nodes
-from .models import LAGAT, LAGCN, LAGCNII, AveragedInput, LocalAugmentation
+from .models import GCNIILayer, LAGAT, LAGCN, LAGCNII, AveragedInput, LocalAugmentation
 from .train import LAClassifier, consistency_loss
 
-__all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes", "LAGCN", "LAGAT", "LAGCNII",
+__all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes", "LAGCN", "LAGAT", "LAGCNII", "GCNIILayer",
            "AveragedInput", "LocalAugmentation", "LAClassifier", "consistency_loss"]

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATConv, GCN2Conv, GCNConv
+
+from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from .._ops import InputDropout, dropout
+from .._ops import InputDropout, dropout, sparse_propagation
 
-__all__ = ["LAGCN", "LAGAT", "LAGCNII", "AveragedInput", "LocalAugmentation"]
+__all__ = ["LAGCN", "LAGAT", "LAGCNII", "GCNIILayer", "AveragedInput", "LocalAugmentation"]
 
 
 def _split(total: int, parts: int, what: str) -> int:
@@ -111,6 +113,25 @@ class LAGAT(nn.Module):
         return self.conv2(dropout(h, self.dropout, self.training), edge_index)
 
 
+class GCNIILayer(nn.Module):
+    """One GCNII layer (Chen et al., ICML 2020): ``s = (1 - alpha) A h + alpha h0``, then
+    ``(1 - beta_l) s + beta_l s W`` with ``beta_l = log(theta / l + 1)`` (PyG's ``GCN2Conv`` with
+    shared weights, computed with :func:`graphopt._ops.sparse_propagation`)."""
+
+    def __init__(self, channels: int, alpha: float, theta: float, layer: int) -> None:
+        super().__init__()
+        self.alpha, self.beta = alpha, math.log(theta / layer + 1)
+        self.weight = nn.Parameter(torch.empty(channels, channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, h: torch.Tensor, h0: torch.Tensor, propagate) -> torch.Tensor:
+        s = (1 - self.alpha) * propagate(h) + self.alpha * h0
+        return torch.addmm(s, s, self.weight, beta=1 - self.beta, alpha=self.beta)
+
+
 class LAGCNII(nn.Module):
     """GCNII (Chen et al., ICML 2020) with a branched input projection.
 
@@ -129,8 +150,7 @@ class LAGCNII(nn.Module):
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
         self.branches = nn.ModuleList(_input_dropout(nn.Linear(in_channels, width), dropout)
                                       for _ in range(num_generated + 1))
-        # normalize=False: the adjacency is normalized once per forward, not once per layer
-        self.convs = nn.ModuleList(GCN2Conv(hidden_channels, alpha, theta, layer=i + 1, normalize=False)
+        self.convs = nn.ModuleList(GCNIILayer(hidden_channels, alpha, theta, layer=i + 1)
                                    for i in range(num_layers))
         self.out = nn.Linear(hidden_channels, out_channels)
         self.dropout = dropout
@@ -142,11 +162,12 @@ class LAGCNII(nn.Module):
                 {"params": linear, "weight_decay": weight_decay}]
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-        ei, ew = gcn_norm(edge_index, None, x.size(0), add_self_loops=True)
+        # normalized once per forward, not once per layer
+        propagate = sparse_propagation(*gcn_norm(edge_index, None, x.size(0), add_self_loops=True), x.size(0))
         h0 = _branches(self.branches, _inputs(x, generated, self.num_generated), F.relu)
         h = h0
         for conv in self.convs:
-            h = F.relu(conv(dropout(h, self.dropout, self.training), h0, ei, ew))
+            h = F.relu(conv(dropout(h, self.dropout, self.training), h0, propagate))
         return self.out(dropout(h, self.dropout, self.training))
 
 
