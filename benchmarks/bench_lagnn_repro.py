@@ -99,17 +99,22 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    rows = ["| dataset | model | paper (100 runs) | ours: test acc mean ± std | seeds | epochs run (mean) | s/run |",
-            "|---|---|---:|---:|---:|---:|---:|"]
+    """Markdown: paper beside ours per (dataset, model), then each LA model against the paper and its backbone."""
+    rows = ["| dataset | model | paper (100 runs) | ours: test acc mean ± std | seeds | vs paper | "
+            "LA gain over own backbone | epochs run (mean) | s/run |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    acc = {k: 100 * np.array([d["test"] for d in v]) for k, v in results["runs"].items() if v}
     for key, done in results["runs"].items():
         if not done:
             continue
         ds, name = key.split("/")
-        acc = 100 * np.array([d["test"] for d in done])
-        spread = f"{acc.mean():.1f} ± {acc.std():.1f}" if len(done) > 1 else f"{acc.mean():.1f} (one run)"
-        rows.append(f"| {ds} | {name.upper()} | {PAPER[(ds, name)]:.1f} | {spread} | "
-                    f"{len(done)} | {np.mean([d['epochs'] for d in done]):.0f} | "
-                    f"{np.mean([d['seconds'] for d in done]):.0f} |")
+        a = acc[key]
+        spread = f"{a.mean():.1f} ± {a.std():.1f}" if len(a) > 1 else f"{a.mean():.1f} (one run)"
+        base = acc.get(f"{ds}/{name[3:]}") if name.startswith("la-") else None
+        gain = f"{a.mean() - base.mean():+.1f}" if base is not None else ""
+        rows.append(f"| {ds} | {name.upper()} | {PAPER[(ds, name)]:.1f} | {spread} | {len(a)} | "
+                    f"{a.mean() - PAPER[(ds, name)]:+.1f} | {gain} | "
+                    f"{np.mean([d['epochs'] for d in done]):.0f} | {np.mean([d['seconds'] for d in done]):.0f} |")
     return "\n".join(rows)
 
 

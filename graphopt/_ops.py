@@ -10,9 +10,6 @@ from torch import nn
 
 __all__ = ["dropout", "dropout_linear", "InputDropout", "sparse_propagation"]
 
-# CSR products are what this module is for; torch flags the layout as beta on every conversion.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted dropout with the law of ``F.dropout`` (``p`` rounded to 1/65536), several times faster on CPU.
@@ -46,8 +43,8 @@ def dropout_linear(x: torch.Tensor, linear: Callable[[torch.Tensor], torch.Tenso
 
     The dropped copy of a wide dense input (N x F generated features: 49 MB on CiteSeer) then never
     exists whole: each block is drawn, masked and multiplied while it is in cache, and every
-    temporary is small enough for the allocator to reuse instead of mapping fresh pages. This
-    halves the cost of LA-GNN's first layer on CiteSeer; the result has the same law.
+    temporary is small enough for the allocator to reuse instead of mapping fresh pages (one
+    CiteSeer-sized pass, fwd + bwd: 93 ms whole, 50 ms in 2 MB blocks here). The law is the same.
     """
     if not training or p == 0 or x.is_sparse or x.dim() != 2:
         return linear(dropout(x, p, training))
@@ -92,5 +89,7 @@ def sparse_propagation(edge_index: torch.Tensor, weight: torch.Tensor,
     is ~20x slower than its forward, which dominates a 64-layer GCNII."""
     coo = torch.sparse_coo_tensor(edge_index.flip(0), weight, (num_nodes, num_nodes),
                                   check_invariants=False).coalesce()
-    matrix, matrix_t = coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
+    with warnings.catch_warnings():  # torch flags the CSR layout as beta on every conversion
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        matrix, matrix_t = coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
     return lambda h: _SparseMatmul.apply(matrix, matrix_t, h)
