@@ -45,6 +45,17 @@ def test_normalize_solve_map_back_predict_end_to_end():
     assert clf.predict(X[:5]).dtype == y.dtype
 
 
+def test_admm_penalties_reach_the_solver():
+    X, y, _ = _raw_data(60, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = ConvexReLUClassifier(beta=1e-2, rho=0.05, cone_rho=0.2, **_fast(max_iter=20)).fit(X, y)
+    assert clf.solution_.solver_info["rho"] == pytest.approx(0.05)
+    assert clf.solution_.solver_info["cone_rho"] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="cone_rho"):
+        ConvexReLUClassifier(cone_rho=-1.0, **_fast(max_iter=5)).fit(X, y)
+
+
 @pytest.mark.parametrize("gated", [False, True])
 def test_map_back_is_exact_for_admm_networks(gated):
     # whatever the solve reached, the raw-feature network computes the normalized one exactly

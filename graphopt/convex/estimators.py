@@ -179,7 +179,8 @@ class _ConvexReLU:
         if self.solver == "admm":
             # without max_memory, ADMM's own default budget also steers its choice of linear solver
             limit = {} if self.max_memory is None else {"memory_limit": float(self.max_memory)}
-            sol = solve_admm(program, rho=self.rho, linear_solver=self.linear_solver, tol=self.tol,
+            sol = solve_admm(program, rho=self.rho, cone_rho=self.cone_rho, linear_solver=self.linear_solver,
+                             tol=self.tol,
                              max_iter=self.max_iter, time_limit=self.time_limit, warm_start=warm,
                              device=self.device, dtype=dtype, progress=self.progress, **limit)
         else:
@@ -280,7 +281,8 @@ class ConvexReLUClassifier(_ConvexReLU):
         needs ``solver='cvxpy'``.
     standardize, fit_intercept : preprocessing, undone in ``network_``.
     warm_start : start from the previous solution when refitting on the same data (β paths).
-    tol, max_iter, time_limit, rho, linear_solver, device, dtype : solver controls.
+    tol, max_iter, time_limit, rho, cone_rho, linear_solver, device, dtype : solver controls
+        (``cone_rho``: ADMM's penalty on the cone constraints, see :func:`solve_admm`).
     max_memory : bytes the solve may use (default: ADMM's own budget; half the available memory
         for SCP); a solve that would need more raises ``ValueError`` before starting.
 
@@ -295,9 +297,9 @@ class ConvexReLUClassifier(_ConvexReLU):
                  gated: bool = False, solver: str = "admm", robust_eps: float = 0.0,
                  standardize: bool = True, fit_intercept: bool = True, warm_start: bool = False,
                  tol: float = 1e-6, max_iter: int = 2000, time_limit: float | None = None,
-                 rho: float | None = None, linear_solver: str = "auto", device: str | None = None,
-                 dtype: str = "float64", max_memory: float | None = None, seed: int = 0,
-                 progress: bool = False) -> None:
+                 rho: float | None = None, cone_rho: float | None = None, linear_solver: str = "auto",
+                 device: str | None = None, dtype: str = "float64", max_memory: float | None = None,
+                 seed: int = 0, progress: bool = False) -> None:
         self._store(locals())
 
     def _encode_targets(self, y, n: int) -> np.ndarray:
@@ -351,8 +353,9 @@ class ConvexReLURegressor(_ConvexReLU):
                  solver: str = "admm", robust_eps: float = 0.0, standardize: bool = True,
                  fit_intercept: bool = True, warm_start: bool = False, tol: float = 1e-6,
                  max_iter: int = 2000, time_limit: float | None = None, rho: float | None = None,
-                 linear_solver: str = "auto", device: str | None = None, dtype: str = "float64",
-                 max_memory: float | None = None, seed: int = 0, progress: bool = False) -> None:
+                 cone_rho: float | None = None, linear_solver: str = "auto", device: str | None = None,
+                 dtype: str = "float64", max_memory: float | None = None, seed: int = 0,
+                 progress: bool = False) -> None:
         self._store(locals())
         self.loss = "squared"
 
