@@ -29,6 +29,8 @@ def main() -> None:
     ap.add_argument("--parts", type=int, default=50)
     ap.add_argument("--clusters-per-batch", type=int, default=10)
     ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--no-layer-norm", action="store_true",
+                    help="drop the layers' LayerNorm (it may let the plain normalization train deep models too)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     g = load("coauthor-cs", train_per_class=20, val_per_class=30)
@@ -43,7 +45,8 @@ def main() -> None:
             for seed in range(args.seeds):
                 part = Partition.metis(g, args.parts, seed=seed)
                 torch.manual_seed(seed)
-                model = ClusterGCN(g.num_features, 128, g.num_classes, depth, dropout=0.2)
+                model = ClusterGCN(g.num_features, 128, g.num_classes, depth, dropout=0.2,
+                                   layer_norm=not args.no_layer_norm)
                 hist = fit(model, g, part, clusters_per_batch=args.clusters_per_batch, epochs=args.epochs,
                            lr=args.lr, normalization=norm, diag_lambda=1.0, eval_every=5, seed=seed,
                            progress=False)
@@ -52,7 +55,7 @@ def main() -> None:
             results[f"{norm}/{depth}"] = {"test_acc": accs, "final_train_loss": losses}
             print(norm, depth, accs, losses, flush=True)
     names = {"rw": "(D+I)^-1(A+I)", "diag_enhanced": "diag. enhanced, λ=1"}
-    print(f"\nlr {args.lr}, {args.epochs} epochs, {args.seeds} seed(s)")
+    print(f"\nlr {args.lr}, {args.epochs} epochs, {args.seeds} seed(s), LayerNorm {not args.no_layer_norm}")
     print("| normalization | " + " | ".join(f"{d} layers" for d in args.layers) + " |")
     print("|---|" + "---:|" * len(args.layers))
     for norm in ("rw", "diag_enhanced"):
@@ -61,7 +64,8 @@ def main() -> None:
             r = results[f"{norm}/{d}"]
             cells.append(f"{np.mean(r['test_acc']):.1f} (loss {np.mean(r['final_train_loss']):.2f})")
         print(f"| {names[norm]} | " + " | ".join(cells) + " |")
-    result = stored | {f"lr={args.lr}": {"args": vars(args), "results": results}}
+    key = f"lr={args.lr}" + (", no LayerNorm" if args.no_layer_norm else "")
+    result = stored | {key: {"args": vars(args), "results": results}}
     write_atomic(out, lambda f: json.dump(result, f, indent=1), mode="w")
 
 
