@@ -8,7 +8,18 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-__all__ = ["dropout", "dropout_linear", "InputDropout", "sparse_propagation"]
+__all__ = ["adam", "dropout", "dropout_linear", "InputDropout", "sparse_propagation"]
+
+
+def adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
+    """``torch.optim.Adam`` with the fused single-pass update where this torch build has it (same
+    algorithm; on CPU ~3x faster for the CVAE's ~4M parameters, where the update costs as much as
+    the step's products), the default implementation otherwise."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, **kwargs)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:

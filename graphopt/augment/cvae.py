@@ -35,6 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .._io import write_atomic
+from .._ops import adam
 from ..graph import Graph
 from ._features import dense_rows, require_features, row_normalize
 
@@ -154,7 +155,7 @@ class NeighborCVAE:
             torch.manual_seed(c.seed)
             self.net_ = _CVAENet(self.num_features_, c.hidden_size, c.latent_size)
             selector = _BaldSelector(self, graph, gen) if c.selection == "bald" else None
-        opt = torch.optim.Adam(self.net_.parameters(), lr=c.lr)
+        opt = adam(self.net_.parameters(), lr=c.lr)
         self.history_: list[dict[str, Any]] = []
         step = 0
         for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
@@ -306,7 +307,7 @@ class _BaldSelector:
         self.y = torch.from_numpy(graph.y)
         self.train = torch.from_numpy(graph.train_mask)
         self.gcn = LAGCN(graph.num_features, 32, graph.num_classes, num_generated=0, dropout=0.5)
-        self.opt = torch.optim.Adam(self.gcn.parameters(), lr=0.01, weight_decay=5e-4)
+        self.opt = adam(self.gcn.parameters(), lr=0.01, weight_decay=5e-4)
         self._fit_gcn(row_normalize(dense_rows(graph.x)), 100)
         self.best_score, self.best_state = -float("inf"), None
         cvae.selection_score_, cvae.selection_history_ = None, []
