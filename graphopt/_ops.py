@@ -13,8 +13,8 @@ __all__ = ["adam", "dropout", "dropout_linear", "InputDropout", "sparse_propagat
 
 def adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
     """``torch.optim.Adam`` with the fused single-pass update where this torch build has it (same
-    algorithm; on CPU ~3x faster for the CVAE's ~4M parameters, where the update costs as much as
-    the step's products), the default implementation otherwise."""
+    algorithm; the CVAE's ~4M-parameter update was as costly as its products, ``benchmarks/bench_ops.py``),
+    the default implementation otherwise."""
     params = list(params)
     try:
         return torch.optim.Adam(params, fused=True, **kwargs)
@@ -25,8 +25,8 @@ def adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Inverted dropout with the law of ``F.dropout`` (``p`` rounded to 1/65536), several times faster on CPU.
 
-    ``F.dropout`` draws one Bernoulli per entry; here one 64-bit draw gives four 16-bit uniforms, and
-    the mask is applied as a float multiply (a bool multiply is several times slower on CPU). Wide
+    ``F.dropout`` draws one Bernoulli per entry; here one 64-bit draw gives four 16-bit uniforms and
+    the scaled float mask is built in place, one multiply with ``x`` (``benchmarks/bench_ops.py``). Wide
     dense inputs (bag-of-words features, generated feature matrices) make this the largest cost of
     a small GNN's step. A sparse COO ``x`` gets dropout on its stored values only (zeros stay zero,
     so the law is the same as dropping entries of the dense matrix).
@@ -54,8 +54,8 @@ def dropout_linear(x: torch.Tensor, linear: Callable[[torch.Tensor], torch.Tenso
 
     The dropped copy of a wide dense input (N x F generated features: 49 MB on CiteSeer) then never
     exists whole: each block is drawn, masked and multiplied while it is in cache, and every
-    temporary is small enough for the allocator to reuse instead of mapping fresh pages (one
-    CiteSeer-sized pass, fwd + bwd: 93 ms whole, 50 ms in 2 MB blocks here). The law is the same.
+    temporary is small enough for the allocator to reuse instead of mapping fresh pages
+    (``benchmarks/bench_ops.py`` times a CiteSeer-sized pass both ways). The law is the same.
     """
     if not training or p == 0 or x.is_sparse or x.dim() != 2:
         return linear(dropout(x, p, training))
@@ -96,8 +96,8 @@ def sparse_propagation(edge_index: torch.Tensor, weight: torch.Tensor,
                        num_nodes: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """``h -> A h`` with ``A[dst, src] = weight`` (PyG's convention: messages flow along edge_index),
     differentiable in ``h``. Both ``A`` and its transpose are stored as CSR once, so the forward
-    and the backward are each one CSR product: on CPU torch's own backward for a sparse product
-    is ~20x slower than its forward, which dominates a 64-layer GCNII."""
+    and the backward are each one CSR product; torch's own backward of a sparse product is much
+    slower than its forward on CPU (``benchmarks/bench_ops.py``), and a 64-layer GCNII runs 128 of them."""
     coo = torch.sparse_coo_tensor(edge_index.flip(0), weight, (num_nodes, num_nodes),
                                   check_invariants=False).coalesce()
     with warnings.catch_warnings():  # torch flags the CSR layout as beta on every conversion

@@ -1,5 +1,7 @@
 """Tests for graphopt.augment (LA-GNN): generator, backbones, wrapper, training, large-graph path, CLI."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -342,3 +344,20 @@ def test_sparse_propagation_and_gcnii_layer_match_pyg():
     a, b = ref(h, h0, e, ew), ours(h, h0, sparse_propagation(e, ew, n))
     torch.testing.assert_close(b, a)
     torch.testing.assert_close(torch.autograd.grad(b.sum(), h)[0], torch.autograd.grad(a.sum(), h)[0])
+
+
+def test_gcnii_propagation_cache_follows_the_edge_index(small):
+    x = torch.from_numpy(small.x)
+    ei = torch.from_numpy(small.edge_index()).clone()
+    model = LAGCNII(small.num_features, 8, 3, num_layers=3, num_generated=0).eval()
+    first = model(x, ei)
+    torch.testing.assert_close(model(x, ei), first)  # cached propagation, same result
+    other = ei[:, ei[0] < ei[1]]  # a different graph: half the edges, directed
+    fresh = copy.deepcopy(model)
+    fresh.__dict__.pop("_cache_key", None)
+    torch.testing.assert_close(model(x, other), fresh(x, other))
+    model(x, ei)  # cached for ei again
+    ei[1] = ei[1].flip(0)  # edited in place: same tensor object, new version, another graph
+    expected = fresh(x, ei.clone())
+    assert not torch.allclose(expected, first)
+    torch.testing.assert_close(model(x, ei), expected)

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..graph import Graph
+from ..graph import Graph, _scipy_to_torch
 
 
 def require_features(graph: Any, who: str) -> None:
@@ -35,14 +35,11 @@ def feature_tensor(x: np.ndarray | sp.spmatrix, normalize: bool = True, sparse: 
     if not (sparse and sp.issparse(x)):
         dense = dense_rows(x)
         return row_normalize(dense) if normalize else dense
-    coo = sp.coo_matrix(x, dtype=np.float32)
-    values = coo.data
+    m = sp.csr_matrix(x, dtype=np.float32)
     if normalize:
-        sums = np.asarray(coo.sum(axis=1), dtype=np.float32).ravel()
-        values = values / np.where(sums == 0, 1, sums)[coo.row]
-    indices = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(indices, torch.from_numpy(values.astype(np.float32)), coo.shape,
-                                   check_invariants=False).coalesce()
+        sums = np.asarray(m.sum(axis=1)).ravel()
+        m = sp.diags(1.0 / np.where(sums == 0, 1, sums)).astype(np.float32) @ m
+    return _scipy_to_torch(m, "coo")
 
 
 def row_normalize(x: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,6 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
@@ -161,9 +160,17 @@ class LAGCNII(nn.Module):
         return [{"params": list(self.convs.parameters()), "weight_decay": conv_weight_decay},
                 {"params": linear, "weight_decay": weight_decay}]
 
+    def _propagation(self, edge_index: torch.Tensor, num_nodes: int):
+        """The normalized propagation, built once per graph: training calls forward K + 1 times per
+        epoch on the same ``edge_index`` (like PyG's ``cached=True``, keyed on the tensor itself)."""
+        key = (id(edge_index), edge_index._version, tuple(edge_index.shape), num_nodes)
+        if getattr(self, "_cache_key", None) != key:
+            self._cache = sparse_propagation(*gcn_norm(edge_index, None, num_nodes, add_self_loops=True), num_nodes)
+            self._cache_key, self._cache_ref = key, edge_index  # the reference keeps id() from being reused
+        return self._cache
+
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
-        # normalized once per forward, not once per layer
-        propagate = sparse_propagation(*gcn_norm(edge_index, None, x.size(0), add_self_loops=True), x.size(0))
+        propagate = self._propagation(edge_index, x.size(0))
         h0 = _branches(self.branches, _inputs(x, generated, self.num_generated), F.relu)
         h = h0
         for conv in self.convs:
