@@ -37,7 +37,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
         raise ValueError(f"dropout probability must be in [0, 1], got {p!r}")
     if x.is_sparse:
         x = x.coalesce()
-        return torch.sparse_coo_tensor(x.indices(), dropout(x.values(), p), x.shape,
+        return torch.sparse_coo_tensor(x.indices(), dropout(x.values(), p), x.shape, device=x.device,
                                        is_coalesced=True, check_invariants=False)
     if p == 1:
         return torch.zeros_like(x)
@@ -98,7 +98,7 @@ def sparse_propagation(edge_index: torch.Tensor, weight: torch.Tensor,
     differentiable in ``h``. Both ``A`` and its transpose are stored as CSR once, so the forward
     and the backward are each one CSR product; torch's own backward of a sparse product is much
     slower than its forward on CPU (``benchmarks/bench_ops.py``), and a 64-layer GCNII runs 128 of them."""
-    coo = torch.sparse_coo_tensor(edge_index.flip(0), weight, (num_nodes, num_nodes),
+    coo = torch.sparse_coo_tensor(edge_index.flip(0), weight, (num_nodes, num_nodes), device=weight.device,
                                   check_invariants=False).coalesce()
     with warnings.catch_warnings():  # torch flags the CSR layout as beta on every conversion
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")

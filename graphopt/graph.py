@@ -506,11 +506,12 @@ def _scipy_to_torch(m: sp.spmatrix, layout: str = "csr") -> Any:
     if layout == "csr":
         return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
                                        torch.from_numpy(m.indices.astype(np.int64)),
-                                       torch.from_numpy(m.data), size=m.shape,
+                                       torch.from_numpy(m.data), size=m.shape, device="cpu",
                                        check_invariants=False)  # scipy CSR is valid by construction
     c = m.tocoo()
     idx = torch.from_numpy(np.stack([c.row, c.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(c.data), size=m.shape).coalesce()
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(c.data), size=m.shape, device="cpu",
+                                   check_invariants=False).coalesce()  # in range by construction
 
 
 def _coo_to_csr(src: np.ndarray, dst: np.ndarray, n: int, weights: np.ndarray | None,

@@ -1,8 +1,9 @@
-"""Feature-matrix helpers shared by the generator and the trainer (dense or scipy CSR input)."""
+"""Feature-matrix and device helpers shared by the generator and the trainer (dense or scipy CSR input)."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,3 +47,63 @@ def row_normalize(x: torch.Tensor) -> torch.Tensor:
     """Divide each row by its sum in O(NF); all-zero rows stay zero (the reference builds a dense N x N diagonal)."""
     s = x.sum(dim=1, keepdim=True)
     return x / torch.where(s == 0, torch.ones_like(s), s)
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+Amp = Literal["bf16", "fp16"] | None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device``: ``None`` is the CPU, ``"auto"`` the first CUDA device when
+    there is one (the CPU otherwise); an accelerator that is not present is an error here, not a
+    failure deep inside the first step."""
+    if device is None:
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
+    if dev.type == "cpu":
+        return dev
+    backend = getattr(torch, dev.type, None)
+    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
+        raise ValueError(f"device={str(device)!r} was asked for, but this torch build or machine has no "
+                         f"{dev.type} device available; use device='cpu' or 'auto'")
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if dev.index is not None and dev.index >= count:
+        raise ValueError(f"device={str(device)!r} was asked for, but only {count} {dev.type} device(s) exist")
+    return dev
+
+
+def check_amp(amp: Any) -> None:
+    if amp not in (None, *AMP_DTYPES):
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+
+
+def autocast(amp: Amp, device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward pass (matrix products in ``amp``; losses stay float32)."""
+    if amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
+
+
+def grad_scaler(amp: Amp, device: torch.device) -> torch.amp.GradScaler | None:
+    """fp16 needs loss scaling so small gradients do not flush to zero; bf16 has float32's range."""
+    return torch.amp.GradScaler(device.type) if amp == "fp16" else None
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host tensor to ``device``; to CUDA through pinned memory so the copy is asynchronous."""
+    if t.device == device:
+        return t
+    if device.type == "cuda" and t.device.type == "cpu" and not t.is_sparse:
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)

@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 from .._io import write_atomic
 from .._ops import adam
 from ..graph import Graph
-from ._features import dense_rows, require_features, row_normalize
+from ._features import (Amp, autocast, check_amp, dense_rows, generator, grad_scaler, require_features,
+                        resolve_device, row_normalize, to_device)
 
 __all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes"]
 
@@ -56,11 +57,13 @@ class _CVAENet(nn.Module):
     def decode(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return self.dec_out(F.relu(self.dec_z(z) + cond))
 
-    def loss(self, x_u: torch.Tensor, x_v: torch.Tensor, bce: bool, gen: torch.Generator) -> torch.Tensor:
+    def forward(self, x_u: torch.Tensor, x_v: torch.Tensor, bce: bool, gen: torch.Generator) -> torch.Tensor:
+        """The loss of a batch of pairs (``forward``, so that ``DistributedDataParallel`` sees the call)."""
         h = F.relu(self.enc(torch.cat([x_u, x_v], dim=1)))
-        mu, logvar = self.mu(h), self.logvar(h)
-        z = mu + torch.randn(mu.shape, generator=gen) * torch.exp(0.5 * logvar)
-        out = self.decode(z, self.dec_c(x_v))
+        # the latent statistics and the KL term stay float32 under autocast
+        mu, logvar = self.mu(h).float(), self.logvar(h).float()
+        z = mu + torch.randn(mu.shape, generator=gen, device=mu.device) * torch.exp(0.5 * logvar)
+        out = self.decode(z, self.dec_c(x_v)).float()
         rec = (F.binary_cross_entropy_with_logits(out, x_u, reduction="sum") if bce
                else F.mse_loss(out, x_u, reduction="sum"))
         kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
@@ -91,8 +94,11 @@ class NeighborCVAE:
     Defaults follow the reference code for Cora/CiteSeer: latent 10, hidden 256, 10 epochs over all
     pairs, batch 64, Adam lr 0.01. ``loss="auto"`` picks BCE when every feature lies in [0, 1]
     (binary or bag-of-words) and MSE otherwise. ``max_pairs_per_epoch`` subsamples pairs on graphs
-    too large for full epochs. Fitted state: ``net_``, ``bce_``, ``num_features_``, ``history_``
-    (one dict per epoch) and, with selection, ``selection_score_`` and ``selection_history_``.
+    too large for full epochs. ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``; None is
+    the CPU) is where the network trains and samples; ``amp`` (``"bf16"`` or ``"fp16"``) runs its
+    products under autocast, the latent statistics and losses staying float32. Fitted state:
+    ``net_``, ``bce_``, ``num_features_``, ``history_`` (one dict per epoch) and, with selection,
+    ``selection_score_`` and ``selection_history_``.
     """
 
     def __init__(self, *, latent_size: int = 10, hidden_size: int = 256, epochs: int = 10,
@@ -100,11 +106,15 @@ class NeighborCVAE:
                  isolated: Literal["generate", "self"] = "generate",
                  selection: Literal["bald"] | None = None, selection_passes: int = 20,
                  selection_every: int = 50, selection_warmup: int = 200, selection_update: int = 20,
-                 max_pairs_per_epoch: int | None = None, seed: int = 0, progress: bool = True) -> None:
+                 max_pairs_per_epoch: int | None = None, seed: int = 0, progress: bool = True,
+                 device: str | torch.device | None = None, amp: Amp = None) -> None:
         self.config = _Config(latent_size, hidden_size, epochs, batch_size, lr, loss, isolated, selection,
                               selection_passes, selection_every, selection_warmup, selection_update,
                               max_pairs_per_epoch, seed)
         self.progress = progress
+        self.device = resolve_device(device)
+        check_amp(amp)
+        self.amp = amp
         self._validate()
 
     def _validate(self) -> None:
@@ -132,8 +142,18 @@ class NeighborCVAE:
         With a :class:`~graphopt.Partition`, the parts are grouped once at random into unions of
         ``parts_per_batch`` parts (Cluster-GCN batches); each epoch visits the batches in random order
         and trains on the pairs inside each, so only one batch's features are ever dense. Edges
-        between batches are not used.
+        between batches are not used. Without one, the features are read row by row on the CPU
+        and moved to an accelerator whole (dense) once.
         """
+        self._prepare(graph)
+        if partition is not None and partition.graph.num_nodes != graph.num_nodes:
+            raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
+        batches = self._cluster_batches(graph, partition, parts_per_batch, self.config.seed)
+        self._train(graph, batches, shuffle=partition is not None)
+        return self
+
+    def _prepare(self, graph: Graph) -> None:
+        """Validate ``graph`` and choose the loss from its feature range."""
         require_features(graph, "NeighborCVAE.fit")
         c = self.config
         x = graph.x
@@ -143,70 +163,103 @@ class NeighborCVAE:
         if c.loss == "bce" and (xmin < 0 or xmax > 1):
             raise ValueError(f"loss='bce' needs features in [0, 1], got range [{xmin}, {xmax}]")
         self.num_features_ = graph.num_features
-        if partition is not None and partition.graph.num_nodes != graph.num_nodes:
-            raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
-        batches = self._cluster_batches(graph, partition, parts_per_batch, c.seed)
-        if sum(b[0].size for b in batches) == 0:
-            raise ValueError("graph has no edges between distinct nodes: the CVAE has no (centre, neighbour) pairs")
 
-        gen = torch.Generator().manual_seed(c.seed)
-        rng = np.random.default_rng(c.seed)
-        with torch.random.fork_rng():
-            torch.manual_seed(c.seed)
-            self.net_ = _CVAENet(self.num_features_, c.hidden_size, c.latent_size)
+    def _train(self, graph: Graph, batches: list, shuffle: bool, *, rank: int = 0,
+               steps_per_epoch: int | None = None, wrap=None, reduce=None) -> None:
+        """The epoch loop. The distributed fit passes its rank (seeds differ per rank), a fixed
+        ``steps_per_epoch`` (equal on every rank, pairs revisited where a rank has fewer), ``wrap``
+        (DDP around the network) and ``reduce`` (sums a tensor over ranks)."""
+        c, dev = self.config, self.device
+        if sum(b[0].size for b in batches) == 0 and steps_per_epoch is None:
+            raise ValueError("graph has no edges between distinct nodes: the CVAE has no (centre, neighbour) pairs")
+        gen = generator(c.seed + rank, dev)
+        rng = np.random.default_rng(c.seed + rank)
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(c.seed)  # every rank starts from the same weights
+            with torch.device("cpu"):  # initialized on the CPU: one seed, one start, whatever the device
+                self.net_ = _CVAENet(self.num_features_, c.hidden_size, c.latent_size)
+            self.net_.to(dev)
             selector = _BaldSelector(self, graph, gen) if c.selection == "bald" else None
+        net = self.net_ if wrap is None else wrap(self.net_)
         opt = adam(self.net_.parameters(), lr=c.lr)
+        scaler = grad_scaler(self.amp, dev)
         self.history_: list[dict[str, Any]] = []
         step = 0
+        pairs_total = sum(t[0].size for t in batches)
         for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
-            total, count = 0.0, 0
-            order = rng.permutation(len(batches)) if partition is not None else range(len(batches))
-            for b in order:
-                centre, neighbour, nodes = batches[b]
-                feats = dense_rows(x, nodes) if nodes is not None else None
-                perm = rng.permutation(centre.size)
-                if c.max_pairs_per_epoch is not None:
-                    share = c.max_pairs_per_epoch * centre.size // max(1, sum(t[0].size for t in batches))
-                    perm = perm[:max(1, share)]
-                for start in range(0, perm.size, c.batch_size):
-                    idx = perm[start:start + c.batch_size]
-                    if feats is None:
-                        x_v, x_u = dense_rows(x, centre[idx]), dense_rows(x, neighbour[idx])
-                    else:
-                        x_v, x_u = feats[centre[idx]], feats[neighbour[idx]]
-                    self.net_.train()
-                    loss = self.net_.loss(x_u, x_v, self.bce_, gen)
-                    opt.zero_grad()
+            total = torch.zeros((), dtype=torch.float64, device=dev)
+            count = 0
+            for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, steps_per_epoch):
+                net.train()
+                with autocast(self.amp, dev):
+                    loss = net(x_u, x_v, self.bce_, gen)
+                opt.zero_grad()
+                if scaler is None:
                     loss.backward()
                     opt.step()
-                    total += loss.item() * idx.size
-                    count += idx.size
-                    step += 1
-                    if selector is not None:
-                        selector.maybe_score(step)
-            self.history_.append({"epoch": epoch, "loss": total / max(count, 1), "pairs": count})
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                total += loss.detach().double() * x_u.size(0)
+                count += x_u.size(0)
+                step += 1
+                if selector is not None:
+                    selector.maybe_score(step)
+            if reduce is not None:
+                total, count = reduce(total), int(reduce(torch.tensor(float(count), device=dev)))
+            self.history_.append({"epoch": epoch, "loss": float(total) / max(count, 1), "pairs": count})
         if selector is not None:
             selector.finish()
-        return self
+
+    def _epoch_pairs(self, x: Any, batches: list, shuffle: bool, rng: np.random.Generator, pairs_total: int,
+                     steps: int | None):
+        """Yields ``(x_u, x_v)`` minibatches on the device for one epoch: ``steps`` of them when given
+        (cycling over the batches), else one pass over every batch's (possibly capped) pairs."""
+        c, dev = self.config, self.device
+        done = 0
+        while True:
+            order = rng.permutation(len(batches)) if shuffle else range(len(batches))
+            for b in order:
+                centre, neighbour, nodes = batches[b]
+                if centre.size == 0:
+                    continue
+                perm = rng.permutation(centre.size)
+                if c.max_pairs_per_epoch is not None:
+                    share = c.max_pairs_per_epoch * centre.size // max(1, pairs_total)
+                    perm = perm[:max(1, share)]
+                # a batch's features are dense on the device; the whole graph's only on an accelerator
+                resident = nodes is not None or dev.type != "cpu"
+                if resident:
+                    feats = to_device(dense_rows(x, nodes), dev)
+                    centre_t = to_device(torch.from_numpy(centre), dev)
+                    neighbour_t = to_device(torch.from_numpy(neighbour), dev)
+                for start in range(0, perm.size, c.batch_size):
+                    idx = perm[start:start + c.batch_size]
+                    if resident:
+                        i = to_device(torch.from_numpy(idx), dev)
+                        yield feats[neighbour_t[i]], feats[centre_t[i]]
+                    else:
+                        yield dense_rows(x, neighbour[idx]), dense_rows(x, centre[idx])
+                    done += 1
+                    if steps is not None and done == steps:
+                        return
+            if steps is None or done == 0:
+                return
 
     @staticmethod
     def _cluster_batches(graph: Graph, partition: Any, parts_per_batch: int,
                          seed: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """(centre, neighbour, nodes) per batch; local ids into ``nodes`` (None: root ids, whole graph)."""
-        def pairs(g: Graph) -> tuple[np.ndarray, np.ndarray]:
-            src, dst = g.edge_index()
-            keep = src != dst
-            return src[keep], dst[keep]
-
         if partition is None:
-            return [(*pairs(graph), None)]
+            return [(*_pairs(graph), None)]
         if not isinstance(parts_per_batch, int) or not 1 <= parts_per_batch <= partition.num_parts:
             raise ValueError(f"parts_per_batch must be in [1, {partition.num_parts}], got {parts_per_batch!r}")
         order = np.random.default_rng(seed).permutation(partition.num_parts)
         out = []
         for start in range(0, partition.num_parts, parts_per_batch):
             sub = partition.subgraph(order[start:start + parts_per_batch])
-            out.append((*pairs(sub), sub.node_map))
+            out.append((*_pairs(sub), sub.node_map))
         return out
 
     # ------------------------------------------------------------------ sampling
@@ -224,27 +277,40 @@ class NeighborCVAE:
 
     def sample(self, graph: Graph, num_samples: int = 1, *, seed: int | torch.Generator | None = 0,
                batch_size: int = 4096) -> list[torch.Tensor]:
-        """``num_samples`` generated matrices, each ``(N, F)`` float32, made ``batch_size`` rows at a time."""
+        """``num_samples`` generated matrices, each ``(N, F)`` float32 on the CVAE's device, made
+        ``batch_size`` rows at a time."""
         return self.sampler(graph, batch_size=batch_size).sample(num_samples, seed)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path: str | os.PathLike) -> None:
-        """Write the fitted generator to ``path`` atomically (temp file + rename)."""
+        """Write the fitted generator to ``path`` atomically (temp file + rename); tensors are saved
+        from the CPU so a checkpoint made on an accelerator loads anywhere."""
         self._check_fitted()
         path = Path(path)
         state = {"config": asdict(self.config), "bce": self.bce_, "num_features": self.num_features_,
-                 "state_dict": self.net_.state_dict()}
+                 "state_dict": {k: v.detach().cpu() for k, v in self.net_.state_dict().items()}}
         write_atomic(path, lambda f: torch.save(state, f))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, progress: bool = True) -> NeighborCVAE:
-        """Read a generator written by :meth:`save` (``weights_only=True``: no code is unpickled)."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self = cls(progress=progress, **state["config"])
+    def load(cls, path: str | os.PathLike, progress: bool = True, *, device: str | torch.device | None = None,
+             amp: Amp = None) -> NeighborCVAE:
+        """Read a generator written by :meth:`save` onto ``device`` (``weights_only=True``: no code is unpickled)."""
+        dev = resolve_device(device)
+        state = torch.load(path, map_location=dev, weights_only=True)
+        self = cls(progress=progress, device=dev, amp=amp, **state["config"])
         self.bce_, self.num_features_ = bool(state["bce"]), int(state["num_features"])
-        self.net_ = _CVAENet(self.num_features_, self.config.hidden_size, self.config.latent_size)
+        with torch.device("cpu"):
+            self.net_ = _CVAENet(self.num_features_, self.config.hidden_size, self.config.latent_size)
+        self.net_.to(dev)
         self.net_.load_state_dict(state["state_dict"])
         return self
+
+
+def _pairs(g: Graph) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, neighbour) of every edge but self-loops."""
+    src, dst = g.edge_index()
+    keep = src != dst
+    return src[keep], dst[keep]
 
 
 def isolated_nodes(graph: Graph) -> np.ndarray:
@@ -254,42 +320,53 @@ def isolated_nodes(graph: Graph) -> np.ndarray:
 
 
 class FeatureSampler:
-    """Draws generated matrices ``X̄`` for one graph; rows are normalized to sum 1 under BCE (as the
-    reference does, in O(NF)) and left as decoded under MSE."""
+    """Draws generated matrices ``X̄`` for one graph on the CVAE's device; rows are normalized to sum
+    1 under BCE (as the reference does, in O(NF)) and left as decoded under MSE. The condition term
+    is computed and kept on the device once; decoding runs ``batch_size`` rows at a time."""
 
     def __init__(self, cvae: NeighborCVAE, graph: Graph, batch_size: int = 4096) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self.net = cvae.net_
         self.bce = cvae.bce_
+        self.device, self.amp = cvae.device, cvae.amp
         self.latent = cvae.config.latent_size
         self.x = graph.x
         self.num_nodes = graph.num_nodes
         self.batch_size = batch_size
         self.isolated = isolated_nodes(graph) if cvae.config.isolated == "self" else np.empty(0, np.int64)
         self.net.eval()
-        with torch.no_grad():
-            self._cond = [self.net.dec_c(dense_rows(self.x, np.arange(s, min(s + batch_size, self.num_nodes))))
+        with torch.no_grad(), autocast(self.amp, self.device):
+            self._cond = [self.net.dec_c(to_device(dense_rows(self.x, np.arange(s, min(s + batch_size,
+                                                                                       self.num_nodes))),
+                                                   self.device))
                           for s in range(0, self.num_nodes, batch_size)]
 
     def sample(self, num_samples: int = 1, seed: int | torch.Generator | None = 0) -> list[torch.Tensor]:
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
-        gen = seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(
-            int(seed) if seed is not None else int(torch.seed() % 2**62))
+        if isinstance(seed, torch.Generator):
+            gen = seed
+            if gen.device != self.device:
+                raise ValueError(f"seed is a generator on {gen.device}, the sampler runs on {self.device}: "
+                                 "pass an int seed or a generator on the CVAE's device")
+        else:
+            gen = generator(int(seed) if seed is not None else int(torch.seed() % 2**62), self.device)
         out = []
         with torch.no_grad():
             for _ in range(num_samples):
                 # z for all nodes at once (O(N * latent)) so the result does not depend on batch_size
-                z = torch.randn(self.num_nodes, self.latent, generator=gen).split(self.batch_size)
+                z = torch.randn(self.num_nodes, self.latent, generator=gen, device=self.device).split(self.batch_size)
                 parts = []
                 for zb, cond in zip(z, self._cond):
-                    logits = self.net.decode(zb, cond)
+                    with autocast(self.amp, self.device):
+                        logits = self.net.decode(zb, cond).float()
                     parts.append(row_normalize(torch.sigmoid(logits)) if self.bce else logits)
                 xbar = torch.cat(parts)
                 if self.isolated.size:
-                    own = dense_rows(self.x, self.isolated)
-                    xbar[torch.from_numpy(self.isolated)] = row_normalize(own) if self.bce else own
+                    own = to_device(dense_rows(self.x, self.isolated), self.device)
+                    xbar[to_device(torch.from_numpy(self.isolated), self.device)] = \
+                        row_normalize(own) if self.bce else own
                 out.append(xbar)
         return out
 
@@ -303,12 +380,15 @@ class _BaldSelector:
         if graph.y is None or graph.train_mask is None:
             raise ValueError("selection='bald' needs graph.y and graph.train_mask to pre-train the scoring GCN")
         self.cvae, self.graph, self.gen = cvae, graph, gen
-        self.edge_index = torch.from_numpy(graph.edge_index())
-        self.y = torch.from_numpy(graph.y)
-        self.train = torch.from_numpy(graph.train_mask)
-        self.gcn = LAGCN(graph.num_features, 32, graph.num_classes, num_generated=0, dropout=0.5)
+        dev = cvae.device
+        self.edge_index = to_device(torch.from_numpy(graph.edge_index()), dev)
+        self.y = to_device(torch.from_numpy(graph.y), dev)
+        self.train = to_device(torch.from_numpy(graph.train_mask), dev)
+        with torch.device("cpu"):
+            self.gcn = LAGCN(graph.num_features, 32, graph.num_classes, num_generated=0, dropout=0.5)
+        self.gcn.to(dev)
         self.opt = adam(self.gcn.parameters(), lr=0.01, weight_decay=5e-4)
-        self._fit_gcn(row_normalize(dense_rows(graph.x)), 100)
+        self._fit_gcn(row_normalize(to_device(dense_rows(graph.x), dev)), 100)
         self.best_score, self.best_state = -float("inf"), None
         cvae.selection_score_, cvae.selection_history_ = None, []
 

@@ -7,6 +7,8 @@ so everything after the first layer is the unmodified backbone. With ``num_gener
 
 Every model is a ``torch.nn.Module`` called as ``model(x, edge_index, generated)`` where
 ``generated`` is a sequence of ``num_generated`` tensors shaped like ``x`` (ignored when empty).
+Each takes ``device=`` like torch's own modules (parameters made there; ``.to(device)`` works too)
+and creates nothing on a fixed device in its forward pass.
 :class:`AveragedInput` is the averaging design; :class:`LocalAugmentation` turns a user's PyG model
 into its LA version by splitting its first layer.
 """
@@ -25,8 +27,15 @@ from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from .._ops import InputDropout, dropout, sparse_propagation
+from ._features import resolve_device
 
 __all__ = ["LAGCN", "LAGAT", "LAGCNII", "GCNIILayer", "AveragedInput", "LocalAugmentation"]
+
+
+def _place(module: nn.Module, device: torch.device | str | None) -> None:
+    """Move ``module`` to ``device`` (None: leave it where it is), checking the device exists first."""
+    if device is not None:
+        module.to(resolve_device(device))
 
 
 def _split(total: int, parts: int, what: str) -> int:
@@ -70,7 +79,7 @@ class LAGCN(nn.Module):
     sparse_input = True  # x may be a torch sparse COO tensor (the first layer is linear in x)
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *,
-                 num_generated: int = 1, dropout: float = 0.5) -> None:
+                 num_generated: int = 1, dropout: float = 0.5, device: torch.device | str | None = None) -> None:
         super().__init__()
         self.num_generated = num_generated
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
@@ -78,6 +87,7 @@ class LAGCN(nn.Module):
                                       for _ in range(num_generated + 1))
         self.conv2 = GCNConv(hidden_channels, out_channels)
         self.dropout = dropout
+        _place(self, device)
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         xs = _inputs(x, generated, self.num_generated)
@@ -95,7 +105,8 @@ class LAGAT(nn.Module):
     sparse_input = True  # x may be a torch sparse COO tensor (the first layer is linear in x)
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *,
-                 heads: int = 8, out_heads: int = 1, num_generated: int = 1, dropout: float = 0.6) -> None:
+                 heads: int = 8, out_heads: int = 1, num_generated: int = 1, dropout: float = 0.6,
+                 device: torch.device | str | None = None) -> None:
         super().__init__()
         self.num_generated = num_generated
         per_branch = _split(heads, num_generated + 1, "heads")
@@ -105,6 +116,7 @@ class LAGAT(nn.Module):
         self.conv2 = GATConv(hidden_channels * heads, out_channels, heads=out_heads, concat=False,
                              dropout=dropout)
         self.dropout = dropout
+        _place(self, device)
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         xs = _inputs(x, generated, self.num_generated)
@@ -127,7 +139,10 @@ class GCNIILayer(nn.Module):
         nn.init.xavier_uniform_(self.weight)
 
     def forward(self, h: torch.Tensor, h0: torch.Tensor, propagate) -> torch.Tensor:
-        s = (1 - self.alpha) * propagate(h) + self.alpha * h0
+        # torch has no half-precision sparse CSR product on the CPU: under autocast it runs in float32
+        with torch.autocast(h.device.type, enabled=False):
+            ah = propagate(h.float())
+        s = (1 - self.alpha) * ah + self.alpha * h0
         return torch.addmm(s, s, self.weight, beta=1 - self.beta, alpha=self.beta)
 
 
@@ -143,7 +158,7 @@ class LAGCNII(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, *,
                  num_layers: int = 64, alpha: float = 0.1, theta: float = 0.5, num_generated: int = 1,
-                 dropout: float = 0.6) -> None:
+                 dropout: float = 0.6, device: torch.device | str | None = None) -> None:
         super().__init__()
         self.num_generated = num_generated
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
@@ -153,6 +168,7 @@ class LAGCNII(nn.Module):
                                    for i in range(num_layers))
         self.out = nn.Linear(hidden_channels, out_channels)
         self.dropout = dropout
+        _place(self, device)
 
     def param_groups(self, weight_decay: float, conv_weight_decay: float = 0.01) -> list[dict[str, Any]]:
         """Optimizer groups: ``conv_weight_decay`` on the deep convolutions, ``weight_decay`` on the linear layers."""
@@ -181,10 +197,11 @@ class LAGCNII(nn.Module):
 class AveragedInput(nn.Module):
     """The averaging design: an unmodified model fed ``(X + mean(X̄)) / 2``."""
 
-    def __init__(self, model: nn.Module, num_generated: int = 1) -> None:
+    def __init__(self, model: nn.Module, num_generated: int = 1, device: torch.device | str | None = None) -> None:
         super().__init__()
         self.model = model
         self.num_generated = num_generated
+        _place(self, device)
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         xs = _inputs(x, generated, self.num_generated)
@@ -233,6 +250,11 @@ class _BranchedLayer(nn.Module):
         self.dropout = dropout
         self.generated: Sequence[torch.Tensor] = ()
 
+    def reset_parameters(self) -> None:
+        # the wrapped model's own reset_parameters (PyG's GCN, ...) calls this on its first layer
+        for branch in self.branches:
+            branch.reset_parameters()
+
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         outs = [self.branches[0](x, *args, **kwargs)]
         for branch, g in zip(self.branches[1:], _inputs(x, self.generated, len(self.branches) - 1)[1:]):
@@ -248,10 +270,12 @@ class LocalAugmentation(nn.Module):
     by ``1 + num_generated`` branches of the same class whose widths sum to the original's. ``X``
     goes through the model's own forward (its own input dropout included); each generated matrix
     gets ``dropout`` here, since the model's forward never sees it. The original model is not modified.
+    The branches are made on the device (and in the dtype) of the layer they replace; ``device=``
+    moves the whole wrapped model.
     """
 
     def __init__(self, model: nn.Module, num_generated: int = 1, *, first_layer: str | None = None,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, device: torch.device | str | None = None) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -266,12 +290,16 @@ class LocalAugmentation(nn.Module):
         except AttributeError as e:
             raise ValueError(f"first_layer={name!r} is not a submodule of {type(model).__name__}") from e
         self._layer = _BranchedLayer(_rebuild(layer, name, num_generated + 1), dropout)
+        like = next(layer.parameters(), None)
+        if like is not None:
+            self._layer.to(device=like.device, dtype=like.dtype)
         if isinstance(parent, (nn.ModuleList, nn.Sequential)):
             parent[int(attr)] = self._layer
         else:
             setattr(parent, attr, self._layer)
         self.first_layer = name
         self.num_generated = num_generated
+        _place(self, device)
 
     @staticmethod
     def _find_first_layer(model: nn.Module) -> str:

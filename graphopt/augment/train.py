@@ -24,7 +24,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..graph import Graph
-from ._features import feature_tensor, require_features
+from ._features import (Amp, autocast, check_amp, feature_tensor, generator, grad_scaler, require_features,
+                        resolve_device, to_device)
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
@@ -55,14 +56,20 @@ class LAClassifier:
     and each pass draws from them (``None``: every pass samples anew, as in the paper). A
     partitioned fit always samples anew, since each batch is a different node set.
 
-    Fitted state: ``model_`` (best validation loss), ``generated_`` (its validation ``X̄``; for a
-    partitioned fit ``generated_seed_`` regenerates it), ``best_epoch_``, ``history_``.
+    ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``; None is the CPU) is where the model
+    trains and predicts; features, edges and labels are moved there, and generated matrices are
+    moved there from the generator's own device when the two differ. ``amp`` (``"bf16"``/``"fp16"``)
+    runs the forward passes under autocast (losses in float32; fp16 with a gradient scaler).
+
+    Fitted state: ``model_`` (best validation loss, on ``device``), ``generated_`` (its validation
+    ``X̄``; for a partitioned fit ``generated_seed_`` regenerates it), ``best_epoch_``, ``history_``.
     """
 
     def __init__(self, model: nn.Module, generator: NeighborCVAE | None = None, *, num_samples: int = 4,
                  consistency: float = 1.0, temperature: float = 0.5, epochs: int = 2000, lr: float = 0.01,
                  weight_decay: float = 5e-4, patience: int | None = 200, pool_size: int | None = None,
-                 normalize_features: bool = True, seed: int = 0, progress: bool = True) -> None:
+                 normalize_features: bool = True, seed: int = 0, progress: bool = True,
+                 device: str | torch.device | None = None, amp: Amp = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.num_generated = int(getattr(model, "num_generated", 0))
@@ -86,11 +93,18 @@ class LAClassifier:
         self.epochs, self.lr, self.weight_decay, self.patience = epochs, lr, weight_decay, patience
         self.pool_size, self.normalize_features = pool_size, normalize_features
         self.seed, self.progress = seed, progress
+        self.device = resolve_device(device)
+        check_amp(amp)
+        self.amp = amp
 
     # ------------------------------------------------------------------ helpers
     def _inputs(self, graph: Graph) -> tuple[torch.Tensor, torch.Tensor]:
         x = feature_tensor(graph.x, self.normalize_features, getattr(self.model, "sparse_input", False))
-        return x, torch.from_numpy(graph.edge_index())
+        return to_device(x, self.device), to_device(torch.from_numpy(graph.edge_index()), self.device)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        """Random stream for sampling ``X̄`` and drawing from the pool: on the CVAE's device."""
+        return generator(seed, self.generator.device if self.generator is not None else self.device)
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         groups = model.param_groups(self.weight_decay) if hasattr(model, "param_groups") else None
@@ -101,30 +115,44 @@ class LAClassifier:
         m = self.num_generated
         if m == 0:
             return lambda: []
-        sampler = self.generator.sampler(graph)
+        sampler, dev = self.generator.sampler(graph), self.device
         if self.pool_size is None or not pool:
-            return lambda: sampler.sample(m, gen)
-        pool = sampler.sample(self.pool_size, gen)
-        return lambda: [pool[i] for i in torch.randperm(len(pool), generator=gen)[:m].tolist()]
+            return lambda: [g.to(dev) for g in sampler.sample(m, gen)]
+        pool = [g.to(dev) for g in sampler.sample(self.pool_size, gen)]
+        return lambda: [pool[i] for i in torch.randperm(len(pool), generator=gen, device=gen.device)[:m].tolist()]
 
     def _step(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, ei: torch.Tensor,
-              y: torch.Tensor, train: torch.Tensor, draw) -> tuple[float, float]:
+              y: torch.Tensor, train: torch.Tensor, draw, scaler=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns the detached losses (read them once per epoch: no sync per step)."""
         model.train()
         opt.zero_grad()
-        outs = [F.log_softmax(model(x, ei, draw()), dim=1) for _ in range(self.num_samples)]
+        with autocast(self.amp, self.device):
+            outs = [F.log_softmax(model(x, ei, draw()).float(), dim=1) for _ in range(self.num_samples)]
         ce = torch.stack([F.nll_loss(o[train], y[train]) for o in outs]).mean()
         cons = consistency_loss(outs, self.temperature) if self.consistency and len(outs) > 1 else ce.new_zeros(())
-        (ce + self.consistency * cons).backward()
-        opt.step()
-        return ce.item(), cons.item()
+        loss = ce + self.consistency * cons
+        if scaler is None:
+            loss.backward()
+            opt.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        return ce.detach(), cons.detach()
 
-    @staticmethod
-    def _labels(graph: Graph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _forward(self, model: nn.Module, x: torch.Tensor, ei: torch.Tensor, generated: Sequence[torch.Tensor]
+                 ) -> torch.Tensor:
+        """Evaluation pass: float32 log-probabilities."""
+        model.eval()
+        with torch.no_grad(), autocast(self.amp, self.device):
+            return F.log_softmax(model(x, ei, generated).float(), dim=1)
+
+    def _labels(self, graph: Graph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         for name in ("y", "train_mask", "val_mask"):
             if getattr(graph, name) is None:
                 raise ValueError(f"LAClassifier.fit needs graph.{name} (validation loss selects the model)")
-        return (torch.from_numpy(graph.y), torch.from_numpy(graph.train_mask),
-                torch.from_numpy(graph.val_mask))
+        return tuple(to_device(torch.from_numpy(a), self.device)
+                     for a in (graph.y, graph.train_mask, graph.val_mask))
 
     # ------------------------------------------------------------------ fitting
     def fit(self, graph: Graph, partition: Any = None, parts_per_batch: int = 1) -> LAClassifier:
@@ -133,20 +161,19 @@ class LAClassifier:
         y, train, val = self._labels(graph)
         if partition is not None:
             return self._fit_clustered(graph, partition, parts_per_batch, y, train, val)
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = self._generator(self.seed)
         x, ei = self._inputs(graph)
-        with torch.random.fork_rng():
+        with self._fork_rng():
             torch.manual_seed(self.seed)  # dropout and weight init repeat with the seed
             model = self._fresh_model()
             opt = self._optimizer(model)
+            scaler = grad_scaler(self.amp, self.device)
             draw = self._drawer(graph, gen)
 
             def run_epoch():
-                ce, cons = self._step(model, opt, x, ei, y, train, draw)
-                model.eval()
-                with torch.no_grad():
-                    gen_val = draw()
-                    return ce, cons, F.log_softmax(model(x, ei, gen_val), dim=1), gen_val
+                ce, cons = self._step(model, opt, x, ei, y, train, draw, scaler)
+                gen_val = draw()
+                return float(ce), float(cons), self._forward(model, x, ei, gen_val), gen_val
 
             self.generated_ = self._select(model, run_epoch, y, val, "LA-GNN")
         self.graph_, self.partition_ = graph, None
@@ -180,7 +207,11 @@ class LAClassifier:
         for m in model.modules():
             if m is not model and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
-        return model
+        return model.to(self.device)
+
+    def _fork_rng(self):
+        """Seeding inside leaves the caller's global streams (CPU, and the chosen CUDA device) untouched."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def _fit_clustered(self, graph: Graph, partition: Any, parts_per_batch: int, y: torch.Tensor,
                        train: torch.Tensor, val: torch.Tensor) -> LAClassifier:
@@ -188,29 +219,31 @@ class LAClassifier:
             raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
         if not isinstance(parts_per_batch, int) or not 1 <= parts_per_batch <= partition.num_parts:
             raise ValueError(f"parts_per_batch must be in [1, {partition.num_parts}], got {parts_per_batch!r}")
-        gen = torch.Generator().manual_seed(self.seed)
+        gen = self._generator(self.seed)
         rng = np.random.default_rng(self.seed)
         self.partition_, self.parts_per_batch_, self.graph_ = partition, parts_per_batch, graph
-        with torch.random.fork_rng():
+        with self._fork_rng():
             torch.manual_seed(self.seed)
             model = self._fresh_model()
             opt = self._optimizer(model)
+            scaler = grad_scaler(self.amp, self.device)
 
             def run_epoch():
                 order = rng.permutation(partition.num_parts)
                 ces, conss = [], []
                 for start in range(0, partition.num_parts, parts_per_batch):
                     sub = partition.subgraph(order[start:start + parts_per_batch])
-                    nodes = torch.from_numpy(sub.node_map)
+                    nodes = to_device(torch.from_numpy(sub.node_map), self.device)
                     if not bool(train[nodes].any()):
                         continue
                     x, ei = self._inputs(sub)
-                    ce, cons = self._step(model, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False))
+                    ce, cons = self._step(model, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False),
+                                          scaler)
                     ces.append(ce)
                     conss.append(cons)
-                val_seed = int(torch.randint(2**62, (1,), generator=gen))
-                return (float(np.mean(ces)), float(np.mean(conss)), self._predict_clustered(model, val_seed),
-                        val_seed)
+                val_seed = int(torch.randint(2**62, (1,), generator=gen, device=gen.device))
+                return (float(torch.stack(ces).mean()), float(torch.stack(conss).mean()),
+                        self._predict_clustered(model, val_seed), val_seed)
 
             self.generated_seed_ = self._select(model, run_epoch, y, val, "LA-GNN (clusters)")
         return self
@@ -218,15 +251,13 @@ class LAClassifier:
     def _predict_clustered(self, model: nn.Module, seed: int) -> torch.Tensor:
         """Log-probabilities for every node, batch by batch over a fixed grouping of parts."""
         p, q = self.partition_, self.parts_per_batch_
-        gen = torch.Generator().manual_seed(seed)
-        out = torch.empty(self.graph_.num_nodes, self.graph_.num_classes)
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, p.num_parts, q):
-                sub = p.subgraph(np.arange(start, min(start + q, p.num_parts)))
-                x, ei = self._inputs(sub)
-                out[torch.from_numpy(sub.node_map)] = F.log_softmax(model(x, ei, self._drawer(sub, gen, False)()),
-                                                                    dim=1)
+        gen = self._generator(seed)
+        out = torch.empty(self.graph_.num_nodes, self.graph_.num_classes, device=self.device)
+        for start in range(0, p.num_parts, q):
+            sub = p.subgraph(np.arange(start, min(start + q, p.num_parts)))
+            x, ei = self._inputs(sub)
+            out[to_device(torch.from_numpy(sub.node_map), self.device)] = \
+                self._forward(model, x, ei, self._drawer(sub, gen, False)())
         return out
 
     # ------------------------------------------------------------------ prediction
@@ -236,21 +267,19 @@ class LAClassifier:
 
     def predict_proba(self, graph: Graph | None = None, seed: int = 0) -> torch.Tensor:
         """Class probabilities for every node of the fitted graph (with the kept validation ``X̄``) or,
-        for another graph, with ``X̄`` freshly sampled from ``seed``."""
+        for another graph, with ``X̄`` freshly sampled from ``seed``; a tensor on ``device``."""
         self._check_fitted()
         if graph is None and self.partition_ is not None:
             return self._predict_clustered(self.model_, self.generated_seed_).exp()
         g = self.graph_ if graph is None else graph
         require_features(g, "LAClassifier.predict_proba")
         x, ei = self._inputs(g)
-        generated = (self.generated_ if graph is None else
-                     self._drawer(g, torch.Generator().manual_seed(seed))())
-        with torch.no_grad():
-            return F.softmax(self.model_(x, ei, generated), dim=1)
+        generated = (self.generated_ if graph is None else self._drawer(g, self._generator(seed))())
+        return self._forward(self.model_, x, ei, generated).exp()
 
     def predict(self, graph: Graph | None = None, seed: int = 0) -> np.ndarray:
-        """Predicted class per node (see :meth:`predict_proba`)."""
-        return self.predict_proba(graph, seed).argmax(1).numpy()
+        """Predicted class per node (see :meth:`predict_proba`), as a numpy array."""
+        return self.predict_proba(graph, seed).argmax(1).cpu().numpy()
 
     def score(self, graph: Graph | None = None, mask: str = "test_mask", seed: int = 0) -> float:
         """Accuracy on the nodes of ``mask`` (a mask attribute name of the graph)."""

@@ -32,6 +32,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cvae", default=None, help="CVAE checkpoint: loaded if it exists, else written after training")
     p.add_argument("--cvae-epochs", type=int, default=10)
     p.add_argument("--cvae-max-pairs", type=int, default=None, help="pairs per CVAE epoch (default: all)")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when present), cpu, cuda or cuda:N; the CVAE and the classifier run there")
+    p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed-precision forward passes")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -39,20 +43,31 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..augment import LAGAT, LAGCN, LAGCNII, LAClassifier, NeighborCVAE
+    import torch
+
+    from ..augment import LAGAT, LAGCN, LAGCNII, LAClassifier, NeighborCVAE, resolve_device
     from ..datasets import load_planetoid
 
     if args.patience < 1 or args.epochs < 1 or args.samples < 1:
         raise CLIError("--epochs, --patience and --samples must be positive")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be positive, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    try:
+        device = resolve_device(args.device)
+    except (TypeError, ValueError) as e:
+        raise CLIError(f"--device: {e}") from e
+    print(f"device: {device}" + (f", amp {args.amp}" if args.amp else ""))
     g = load_planetoid(args.dataset, args.root)
     m = 0 if args.plain else 1
     cvae = None
     if m:
         if args.cvae and Path(args.cvae).exists():
-            cvae = NeighborCVAE.load(args.cvae, progress=not args.quiet)
+            cvae = NeighborCVAE.load(args.cvae, progress=not args.quiet, device=device, amp=args.amp)
         else:
             cvae = NeighborCVAE(epochs=args.cvae_epochs, max_pairs_per_epoch=args.cvae_max_pairs,
-                                progress=not args.quiet).fit(g)
+                                progress=not args.quiet, device=device, amp=args.amp).fit(g)
             if args.cvae:
                 cvae.save(args.cvae)
     accs = []
@@ -69,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                             dropout=d["dropout"])
         clf = LAClassifier(model, cvae, num_samples=args.samples if m else 1, consistency=args.lam if m else 0.0,
                            temperature=args.temperature, epochs=args.epochs, patience=args.patience,
-                           lr=lr, pool_size=args.pool or None, seed=seed, progress=not args.quiet).fit(g)
+                           lr=lr, pool_size=args.pool or None, seed=seed, progress=not args.quiet,
+                           device=device, amp=args.amp).fit(g)
         accs.append(clf.score())
         print(f"seed {seed}: best epoch {clf.best_epoch_}, val acc {clf.score(mask='val_mask'):.4f}, "
               f"test acc {accs[-1]:.4f}")
