@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from .._io import write_atomic
 from .._ops import adam
 from ..graph import Graph
+from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, dense_rows, generator, grad_scaler, require_features,
                         resolve_device, row_normalize, to_device)
 
@@ -149,29 +150,73 @@ class NeighborCVAE:
         if partition is not None and partition.graph.num_nodes != graph.num_nodes:
             raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
         batches = self._cluster_batches(graph, partition, parts_per_batch, self.config.seed)
-        self._train(graph, batches, shuffle=partition is not None)
+        if sum(b[0].size for b in batches) == 0:
+            raise ValueError("graph has no edges between distinct nodes: the CVAE has no (centre, neighbour) pairs")
+        self._train(graph, batches, shuffle=partition is not None, max_pairs=self.config.max_pairs_per_epoch)
         return self
 
-    def _prepare(self, graph: Graph) -> None:
-        """Validate ``graph`` and choose the loss from its feature range."""
+    def fit_distributed(self, graph: Any, partition: Any = None, parts_per_batch: int = 1) -> NeighborCVAE:
+        """Data-parallel fit; call it on every rank of an initialized ``torch.distributed`` group.
+
+        ``graph`` is this rank's :class:`~graphopt.shards.Shard` (or the rank's own graph with a
+        ``partition`` of it into the rank's parts): each rank trains on the (centre, neighbour)
+        pairs inside its own Cluster-GCN batches of ``parts_per_batch`` parts, and
+        ``DistributedDataParallel`` averages the gradients, so no rank ever reads another's
+        features. Every rank takes the same number of steps per epoch (the largest rank's; a rank
+        with fewer pairs revisits some), so none waits on another; ``max_pairs_per_epoch`` is
+        split evenly over the ranks. Weights end identical on every rank; ``history_`` holds the
+        loss over all ranks' pairs. ``selection="bald"`` is single-process only.
+        """
+        graph, partition = shard_parts(graph, partition)
+        comm = Comm(self.device, "NeighborCVAE.fit_distributed")
+        c = self.config
+        if c.selection is not None:
+            raise ValueError("selection='bald' scores X̄ with a GCN on the whole graph: it is single-process only")
+        comm.same(f"{asdict(c)} parts_per_batch={parts_per_batch} features={graph.num_features}",
+                  "the CVAE's configuration or the number of features")
+        self._prepare(graph, comm)
+        if partition.graph.num_nodes != graph.num_nodes:
+            raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
+        batches = self._cluster_batches(graph, partition, parts_per_batch, c.seed + comm.rank)
+        cap = None if c.max_pairs_per_epoch is None else -(-c.max_pairs_per_epoch // comm.world)
+        local = self._steps(batches, cap)
+        if comm.min(local) == 0:
+            raise ValueError(f"a rank has no (centre, neighbour) pair inside its batches (this rank: {local} "
+                             "steps): use fewer ranks or parts per rank with edges")
+        self._train(graph, batches, shuffle=True, max_pairs=cap, rank=comm.rank, steps_per_epoch=comm.max(local),
+                    wrap=comm.wrap, reduce=comm.sum_tensor)
+        return self
+
+    def _steps(self, batches: list, max_pairs: int | None) -> int:
+        """Minibatch steps of one pass over ``batches`` (as :meth:`_epoch_pairs` takes them)."""
+        total = sum(b[0].size for b in batches)
+        bs = self.config.batch_size
+        shares = [b[0].size if max_pairs is None or not b[0].size else max(1, max_pairs * b[0].size // max(1, total))
+                  for b in batches]
+        return sum(-(-s // bs) for s in shares)
+
+    def _prepare(self, graph: Graph, comm: Comm | None = None) -> None:
+        """Validate ``graph`` and choose the loss from its feature range (over all ranks' features)."""
         require_features(graph, "NeighborCVAE.fit")
         c = self.config
         x = graph.x
         values = x if isinstance(x, np.ndarray) else x.data
         xmin, xmax = float(values.min(initial=0)), float(values.max(initial=0))
+        if comm is not None:
+            low, high = comm.sum([float(xmin < 0), float(xmax > 1)])
+            xmin, xmax = (-1.0 if low else xmin), (2.0 if high else xmax)
         self.bce_ = c.loss == "bce" or (c.loss == "auto" and xmin >= 0 and xmax <= 1)
         if c.loss == "bce" and (xmin < 0 or xmax > 1):
-            raise ValueError(f"loss='bce' needs features in [0, 1], got range [{xmin}, {xmax}]")
+            raise ValueError(f"loss='bce' needs features in [0, 1], got range [{xmin}, {xmax}]"
+                             + (" on some rank" if comm is not None else ""))
         self.num_features_ = graph.num_features
 
-    def _train(self, graph: Graph, batches: list, shuffle: bool, *, rank: int = 0,
+    def _train(self, graph: Graph, batches: list, shuffle: bool, max_pairs: int | None, *, rank: int = 0,
                steps_per_epoch: int | None = None, wrap=None, reduce=None) -> None:
         """The epoch loop. The distributed fit passes its rank (seeds differ per rank), a fixed
         ``steps_per_epoch`` (equal on every rank, pairs revisited where a rank has fewer), ``wrap``
         (DDP around the network) and ``reduce`` (sums a tensor over ranks)."""
         c, dev = self.config, self.device
-        if sum(b[0].size for b in batches) == 0 and steps_per_epoch is None:
-            raise ValueError("graph has no edges between distinct nodes: the CVAE has no (centre, neighbour) pairs")
         gen = generator(c.seed + rank, dev)
         rng = np.random.default_rng(c.seed + rank)
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
@@ -189,7 +234,8 @@ class NeighborCVAE:
         for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
             total = torch.zeros((), dtype=torch.float64, device=dev)
             count = 0
-            for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, steps_per_epoch):
+            for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, max_pairs,
+                                              steps_per_epoch):
                 net.train()
                 with autocast(self.amp, dev):
                     loss = net(x_u, x_v, self.bce_, gen)
@@ -213,9 +259,10 @@ class NeighborCVAE:
             selector.finish()
 
     def _epoch_pairs(self, x: Any, batches: list, shuffle: bool, rng: np.random.Generator, pairs_total: int,
-                     steps: int | None):
+                     max_pairs: int | None, steps: int | None):
         """Yields ``(x_u, x_v)`` minibatches on the device for one epoch: ``steps`` of them when given
-        (cycling over the batches), else one pass over every batch's (possibly capped) pairs."""
+        (cycling over the batches), else one pass over every batch's pairs (``max_pairs`` of them
+        in all, shared out by batch size, when given)."""
         c, dev = self.config, self.device
         done = 0
         while True:
@@ -225,8 +272,8 @@ class NeighborCVAE:
                 if centre.size == 0:
                     continue
                 perm = rng.permutation(centre.size)
-                if c.max_pairs_per_epoch is not None:
-                    share = c.max_pairs_per_epoch * centre.size // max(1, pairs_total)
+                if max_pairs is not None:
+                    share = max_pairs * centre.size // max(1, pairs_total)
                     perm = perm[:max(1, share)]
                 # a batch's features are dense on the device; the whole graph's only on an accelerator
                 resident = nodes is not None or dev.type != "cpu"

@@ -24,11 +24,25 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..graph import Graph
+from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, feature_tensor, generator, grad_scaler, require_features,
                         resolve_device, to_device)
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
+
+
+class _Passes(nn.Module):
+    """The K forward passes of a step as one call, so that ``DistributedDataParallel`` sees one
+    forward per backward (it reduces gradients once per step, not once per pass)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
+                generated: list[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+        return [self.model(x, edge_index, g) for g in generated]
 
 
 def consistency_loss(log_probs: Sequence[torch.Tensor], temperature: float = 0.5) -> torch.Tensor:
@@ -121,13 +135,15 @@ class LAClassifier:
         pool = [g.to(dev) for g in sampler.sample(self.pool_size, gen)]
         return lambda: [pool[i] for i in torch.randperm(len(pool), generator=gen, device=gen.device)[:m].tolist()]
 
-    def _step(self, model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, ei: torch.Tensor,
+    def _step(self, passes: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, ei: torch.Tensor,
               y: torch.Tensor, train: torch.Tensor, draw, scaler=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step; returns the detached losses (read them once per epoch: no sync per step)."""
-        model.train()
+        """One optimizer step of the K passes (``passes``: a :class:`_Passes`, or DDP around one);
+        returns the detached losses (read once per epoch: no device sync per step)."""
+        passes.train()
         opt.zero_grad()
         with autocast(self.amp, self.device):
-            outs = [F.log_softmax(model(x, ei, draw()).float(), dim=1) for _ in range(self.num_samples)]
+            outs = [F.log_softmax(o.float(), dim=1)
+                    for o in passes(x, ei, [draw() for _ in range(self.num_samples)])]
         ce = torch.stack([F.nll_loss(o[train], y[train]) for o in outs]).mean()
         cons = consistency_loss(outs, self.temperature) if self.consistency and len(outs) > 1 else ce.new_zeros(())
         loss = ce + self.consistency * cons
@@ -166,28 +182,31 @@ class LAClassifier:
         with self._fork_rng():
             torch.manual_seed(self.seed)  # dropout and weight init repeat with the seed
             model = self._fresh_model()
+            passes = _Passes(model)
             opt = self._optimizer(model)
             scaler = grad_scaler(self.amp, self.device)
             draw = self._drawer(graph, gen)
 
             def run_epoch():
-                ce, cons = self._step(model, opt, x, ei, y, train, draw, scaler)
+                ce, cons = self._step(passes, opt, x, ei, y, train, draw, scaler)
                 gen_val = draw()
-                return float(ce), float(cons), self._forward(model, x, ei, gen_val), gen_val
+                logp = self._forward(model, x, ei, gen_val)
+                return (float(ce), float(cons), float(F.nll_loss(logp[val], y[val])),
+                        float((logp[val].argmax(1) == y[val]).float().mean()), gen_val)
 
-            self.generated_ = self._select(model, run_epoch, y, val, "LA-GNN")
-        self.graph_, self.partition_ = graph, None
+            self.generated_ = self._select(model, run_epoch, "LA-GNN")
+        self.graph_, self.partition_, self.comm_ = graph, None, None
         return self
 
-    def _select(self, model: nn.Module, run_epoch, y: torch.Tensor, val: torch.Tensor, desc: str) -> Any:
-        """The epoch loop of both fits: keep the model with the lowest validation loss and return what
-        ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it)."""
+    def _select(self, model: nn.Module, run_epoch, desc: str) -> Any:
+        """The epoch loop of every fit: keep the model with the lowest validation loss and return what
+        ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it).
+        ``run_epoch`` returns (train CE, consistency, validation loss, validation accuracy, kept);
+        in a data-parallel fit these are over all ranks, so every rank decides alike."""
         best, bad, best_state, kept = float("inf"), 0, None, None
         self.history_: list[dict[str, float]] = []
         for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress or not sys.stderr.isatty()):
-            ce, cons, logp, val_generated = run_epoch()
-            val_loss = float(F.nll_loss(logp[val], y[val]))
-            val_acc = float((logp[val].argmax(1) == y[val]).float().mean())
+            ce, cons, val_loss, val_acc, val_generated = run_epoch()
             self.history_.append({"epoch": epoch, "train_loss": ce, "consistency": cons,
                                   "val_loss": val_loss, "val_acc": val_acc})
             if val_loss < best:
@@ -213,39 +232,87 @@ class LAClassifier:
         """Seeding inside leaves the caller's global streams (CPU, and the chosen CUDA device) untouched."""
         return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
+    def fit_distributed(self, graph: Any, partition: Any = None, parts_per_batch: int = 1) -> LAClassifier:
+        """Data-parallel fit over this rank's parts; call it on every rank of an initialized
+        ``torch.distributed`` group.
+
+        ``graph`` is this rank's :class:`~graphopt.shards.Shard` (or the rank's own graph with a
+        ``partition`` of it into the rank's parts). Each step every rank trains on one batch of
+        ``parts_per_batch`` of its own parts, with ``X̄`` generated for that batch on the rank;
+        ``DistributedDataParallel`` averages the gradients. Every rank takes the same number of
+        steps per epoch (the largest rank's count of batches holding training nodes; the others
+        revisit batches), and validation loss and accuracy are summed over all ranks, so model
+        selection and early stopping agree everywhere. The generator must be identical on every
+        rank (e.g. fitted with :meth:`NeighborCVAE.fit_distributed`, or loaded from one checkpoint).
+
+        After it, :meth:`predict_proba` and :meth:`predict` answer for this rank's nodes, and
+        :meth:`score` (called on every rank) is the accuracy over all ranks' nodes.
+        """
+        graph, partition = shard_parts(graph, partition)
+        require_features(graph, "LAClassifier.fit_distributed")
+        comm = Comm(self.device, "LAClassifier.fit_distributed")
+        comm.same(f"{self._config_text()} parts_per_batch={parts_per_batch} features={graph.num_features} "
+                  f"classes={graph.num_classes}", "the classifier's configuration or the data's shape")
+        y, train, val = self._labels(graph)
+        return self._fit_clustered(graph, partition, parts_per_batch, y, train, val, comm)
+
+    def _config_text(self) -> str:
+        keys = ("num_generated", "num_samples", "consistency", "temperature", "epochs", "lr", "weight_decay",
+                "patience", "pool_size", "normalize_features", "seed", "amp")
+        return " ".join(f"{k}={getattr(self, k)!r}" for k in keys) + f" model={type(self.model).__name__}"
+
     def _fit_clustered(self, graph: Graph, partition: Any, parts_per_batch: int, y: torch.Tensor,
-                       train: torch.Tensor, val: torch.Tensor) -> LAClassifier:
+                       train: torch.Tensor, val: torch.Tensor, comm: Comm | None = None) -> LAClassifier:
         if partition.graph.num_nodes != graph.num_nodes:
             raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
         if not isinstance(parts_per_batch, int) or not 1 <= parts_per_batch <= partition.num_parts:
             raise ValueError(f"parts_per_batch must be in [1, {partition.num_parts}], got {parts_per_batch!r}")
-        gen = self._generator(self.seed)
-        rng = np.random.default_rng(self.seed)
-        self.partition_, self.parts_per_batch_, self.graph_ = partition, parts_per_batch, graph
+        rank = 0 if comm is None else comm.rank
+        gen = self._generator(self.seed + rank)
+        rng = np.random.default_rng(self.seed + rank)
+        self.partition_, self.parts_per_batch_, self.graph_, self.comm_ = partition, parts_per_batch, graph, comm
+        part_nodes = partition.parts()
+        labelled = np.array([bool(graph.train_mask[nodes].any()) for nodes in part_nodes])
+        if comm is not None and comm.min(int(labelled.any())) == 0:
+            raise ValueError(f"a rank has no training node (rank {rank} has {int(graph.train_mask.sum())}): "
+                             "every rank needs labelled nodes in its parts")
         with self._fork_rng():
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.seed)  # the same initial weights on every rank
             model = self._fresh_model()
+            passes = _Passes(model) if comm is None else comm.wrap(_Passes(model))
             opt = self._optimizer(model)
             scaler = grad_scaler(self.amp, self.device)
+            if rank:
+                torch.manual_seed(self.seed + rank)  # but each rank its own dropout masks
 
             def run_epoch():
                 order = rng.permutation(partition.num_parts)
+                groups = [order[s:s + parts_per_batch] for s in range(0, partition.num_parts, parts_per_batch)]
+                groups = [grp for grp in groups if labelled[grp].any()]
+                steps = len(groups) if comm is None else comm.max(len(groups))
                 ces, conss = [], []
-                for start in range(0, partition.num_parts, parts_per_batch):
-                    sub = partition.subgraph(order[start:start + parts_per_batch])
+                for i in range(steps):
+                    sub = partition.subgraph(groups[i % len(groups)])
                     nodes = to_device(torch.from_numpy(sub.node_map), self.device)
-                    if not bool(train[nodes].any()):
-                        continue
                     x, ei = self._inputs(sub)
-                    ce, cons = self._step(model, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False),
+                    ce, cons = self._step(passes, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False),
                                           scaler)
                     ces.append(ce)
                     conss.append(cons)
                 val_seed = int(torch.randint(2**62, (1,), generator=gen, device=gen.device))
-                return (float(torch.stack(ces).mean()), float(torch.stack(conss).mean()),
-                        self._predict_clustered(model, val_seed), val_seed)
+                logp = self._predict_clustered(model, val_seed)
+                nll = F.nll_loss(logp[val], y[val], reduction="sum")
+                stats = torch.stack([torch.stack(ces).sum(), torch.stack(conss).sum(), nll,
+                                     (logp[val].argmax(1) == y[val]).sum()]).double()
+                counts = [float(steps), float(val.sum())]
+                if comm is not None:
+                    stats, counts = comm.sum_tensor(stats), comm.sum(counts)
+                ce_sum, cons_sum, nll_sum, correct = stats.tolist()
+                return (ce_sum / counts[0], cons_sum / counts[0], nll_sum / max(counts[1], 1),
+                        correct / max(counts[1], 1), val_seed)
 
-            self.generated_seed_ = self._select(model, run_epoch, y, val, "LA-GNN (clusters)")
+            desc = "LA-GNN (clusters)" if comm is None else f"LA-GNN (rank {rank}/{comm.world})"
+            self.generated_seed_ = self._select(model, run_epoch, desc)
         return self
 
     def _predict_clustered(self, model: nn.Module, seed: int) -> torch.Tensor:
@@ -282,9 +349,13 @@ class LAClassifier:
         return self.predict_proba(graph, seed).argmax(1).cpu().numpy()
 
     def score(self, graph: Graph | None = None, mask: str = "test_mask", seed: int = 0) -> float:
-        """Accuracy on the nodes of ``mask`` (a mask attribute name of the graph)."""
+        """Accuracy on the nodes of ``mask`` (a mask attribute name of the graph); after
+        :meth:`fit_distributed` and without ``graph``, over every rank's nodes (call it on every rank)."""
         g = self.graph_ if graph is None else graph
         m = getattr(g, mask, None) if isinstance(mask, str) else None
         if m is None:
             raise ValueError(f"mask must name a boolean mask the graph has, got {mask!r}")
-        return float((self.predict(graph, seed)[m] == g.y[m]).mean())
+        correct, count = float((self.predict(graph, seed)[m] == g.y[m]).sum()), float(m.sum())
+        if graph is None and getattr(self, "comm_", None) is not None:
+            correct, count = self.comm_.sum([correct, count])  # every rank's nodes
+        return correct / max(count, 1.0)
