@@ -287,3 +287,52 @@ def test_cli_trains_resumes_and_rejects_bad_input(shared_root, tmp_path, capsys)
     assert len(json.loads((tmp_path / "h.json").read_text())["epochs"]) == 3
     assert main(base + ["--epochs", "2", "--clusters-per-batch", "7"]) == 2
     assert "clusters_per_batch" in capsys.readouterr().err
+
+
+def test_device_cpu_is_honoured_end_to_end(monkeypatch):
+    from graphopt.cluster_gcn import ClusterBatch
+
+    g = _random_graph()
+    part = Partition.random(g, 4, seed=0)
+    moved = []
+    real_to = ClusterBatch.to
+    monkeypatch.setattr(ClusterBatch, "to", lambda self, d, non_blocking=False:
+                        moved.append(torch.device(d)) or real_to(self, d, non_blocking))
+    seen = []
+    model = ClusterGCN(g.num_features, 16, 3, 2)
+    model.register_forward_pre_hook(lambda m, args: seen.append({a.device for a in args}))
+    hist = fit(model, g, part, clusters_per_batch=2, epochs=2, progress=False, device="cpu")
+    assert moved and set(moved) == {torch.device("cpu")}
+    assert seen and all(s == {torch.device("cpu")} for s in seen)
+    assert {p.device for p in model.parameters()} == {torch.device("cpu")}
+    assert set(hist.final) == {"train", "val"}
+    assert predict(model, g, device=torch.device("cpu")).device == torch.device("cpu")
+    batch = next(iter(ClusterLoader(part, 2)))
+    same = batch.to("cpu")
+    assert torch.equal(same.x, batch.x) and torch.equal(same.adj.to_dense(), batch.adj.to_dense())
+
+
+def test_bad_devices_and_amp_are_rejected_clearly():
+    g = _random_graph()
+    part = Partition.random(g, 3, seed=0)
+    model = ClusterGCN(g.num_features, 8, 3, 2)
+    for bad in ("meta", "gpu", "cuda:99", 3.5):
+        with pytest.raises(ValueError, match="device"):
+            fit(model, g, part, epochs=1, progress=False, device=bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            predict(model, g, device="cuda")
+    with pytest.raises(ValueError, match="amp"):
+        fit(model, g, part, epochs=1, progress=False, amp="int8")
+    with pytest.raises(ValueError, match="not supported for ClusterGCN on CPU"):
+        fit(model, g, part, epochs=1, progress=False, device="cpu", amp="bf16")
+
+
+def test_amp_bf16_trains_a_pyg_stack_on_cpu(cora):
+    from torch_geometric.nn import GCNConv
+
+    torch.manual_seed(0)
+    model = ConvStack([GCNConv(cora.num_features, 32), GCNConv(32, cora.num_classes)])
+    hist = fit(model, cora, Partition.metis(cora, 10), clusters_per_batch=5, epochs=10,
+               weight_decay=5e-4, progress=False, device="cpu", amp="bf16")
+    assert hist.final["test"] >= 0.7

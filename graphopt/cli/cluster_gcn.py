@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
                lr=args.lr, weight_decay=args.weight_decay, normalization=args.normalization,
                diag_lambda=args.diag_lambda, eval_every=args.eval_every, patience=args.patience,
                checkpoint=args.checkpoint, resume=args.resume, seed=args.seed,
-               num_workers=args.workers, progress=not args.quiet)
+               num_workers=args.workers, device=args.device, amp=args.amp, progress=not args.quiet)
     metric = "micro-F1" if g.is_multilabel else "accuracy"
     if not args.quiet:
         for row in hist.epochs:
@@ -95,6 +95,9 @@ def register(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--workers", type=int, default=0, help="batch-building worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--device", default="cpu",
+                   help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (autocast) on CUDA")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the history and final metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch log")

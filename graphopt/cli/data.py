@@ -67,6 +67,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _partition(args: argparse.Namespace) -> int:
+    if args.shards is not None and not args.output:
+        raise CLIError("--shards needs -o DIR, the folder to write the shards into")
+    if args.shards is not None and args.shards > args.parts:
+        raise CLIError(f"--shards {args.shards} exceeds --parts {args.parts}: every rank needs a part")
     g = _load_graph(args.dataset, args.root)
     start = time.perf_counter()
     if args.method == "metis":
@@ -76,7 +80,16 @@ def _partition(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     _print_rows([("dataset", args.dataset), ("nodes", g.num_nodes), ("edges", g.num_edges)]
                 + partition_summary(p, seconds))
-    if args.output:
+    if args.shards is not None:
+        from ..shards import write_shards
+
+        start = time.perf_counter()
+        manifest = write_shards(p, args.shards, args.output, seed=args.seed, dataset=args.dataset)
+        for e in manifest["shards"]:
+            print(f"shard {e['rank']}: {e['parts']} parts, {e['nodes']} nodes, {e['edges']} edges, "
+                  f"{e['halo']} halo nodes")
+        print(f"wrote {args.shards} shards to {args.output} in {time.perf_counter() - start:.2f}s")
+    elif args.output:
         p.save(args.output)
         print(f"saved to {args.output}")
     return 0
@@ -107,5 +120,8 @@ def register(sub: Any) -> None:
     part.add_argument("--recursive", action="store_true", help="METIS recursive bisection instead of k-way")
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
-    part.add_argument("--output", "-o", help="save the partition to this .npz file")
+    part.add_argument("--output", "-o", help="save the partition to this .npz file "
+                                             "(with --shards: the folder for the shards)")
+    part.add_argument("--shards", type=_positive, metavar="R",
+                      help="group the parts into R ranks and write one shard per rank to -o DIR")
     part.set_defaults(func=_partition)

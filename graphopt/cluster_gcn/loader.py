@@ -76,6 +76,25 @@ class ClusterBatch:
     def num_nodes(self) -> int:
         return int(self.nodes.numel())
 
+    def _tensor_fields(self) -> tuple[str, ...]:
+        return ("nodes", "x", "y", "adj", "edge_index", "edge_weight", "train_mask", "val_mask",
+                "test_mask")
+
+    def pin_memory(self) -> ClusterBatch:
+        """The batch with every dense tensor in page-locked host memory (for non-blocking copies)."""
+        return self._map(lambda t: t.pin_memory() if t.layout == torch.strided else t)
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ClusterBatch:
+        """The batch on ``device``. Going from CPU to CUDA the host tensors are pinned first and
+        copied with ``non_blocking``, so the copy overlaps the previous step's kernels."""
+        device = torch.device(device)
+        src = self if device.type != "cuda" or not non_blocking else self.pin_memory()
+        return src._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def _map(self, fn: Any) -> ClusterBatch:
+        kw = {k: None if getattr(self, k) is None else fn(getattr(self, k)) for k in self._tensor_fields()}
+        return ClusterBatch(parts=self.parts, **kw)
+
     def to_pyg(self) -> Any:
         """PyG ``Data`` with ``x``, ``edge_index``, ``edge_weight``, ``y``, masks, ``n_id`` and ``adj``."""
         from torch_geometric.data import Data

@@ -31,7 +31,10 @@ from ..partition import Partition
 from .loader import ClusterBatch, ClusterLoader, check_graph, torch_csr
 from .model import ClusterGCN, precalc_features
 
-__all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_subgraph", "peak_memory_mb"]
+__all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_subgraph", "peak_memory_mb",
+           "resolve_device"]
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -51,6 +54,47 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def resolve_device(device: Any = None, model: nn.Module | None = None) -> torch.device:
+    """The torch device named by ``device``: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``,
+    ``"cuda"``, ``"cuda:N"`` or a :class:`torch.device`; ``None`` keeps ``model``'s own device.
+
+    Anything else (``"meta"``, a CUDA device this machine does not have) is a ``ValueError``, so
+    a run never starts on a device it cannot finish on.
+    """
+    if device is None:
+        p = None if model is None else next(model.parameters(), None)
+        return torch.device("cpu") if p is None else p.device
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was requested but CUDA is not available "
+                             "(torch.cuda.is_available() is False); use 'cpu' or 'auto'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} does not exist: this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def amp_dtype(amp: str | None, device: torch.device, model: nn.Module) -> torch.dtype | None:
+    """The autocast dtype for ``amp`` (``None``, ``"bf16"``, ``"fp16"``), refused where unsafe."""
+    if amp is None:
+        return None
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    if device.type == "cpu" and isinstance(model, ClusterGCN):
+        # Autocast lowers the sparse CSR product too, and CPU has no half-precision CSR kernel.
+        raise ValueError(f"amp={amp!r} is not supported for ClusterGCN on CPU (no half-precision "
+                         "sparse CSR kernel); use it on CUDA or with amp=None")
+    return AMP_DTYPES[amp]
+
+
 def training_subgraph(graph: Graph) -> Graph:
     """The subgraph induced by ``graph.train_mask``: what an inductive run partitions and trains on."""
     if graph.train_mask is None:
@@ -63,7 +107,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         normalization: Normalization = "rw", diag_lambda: float = 1.0, eval_every: int | None = 1,
         patience: int | None = None, eval_partition: Partition | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool = False, seed: int = 0,
-        num_workers: int = 0, sparse_features: bool = False, progress: bool = True) -> History:
+        num_workers: int = 0, sparse_features: bool = False, device: Any = None,
+        amp: str | None = None, progress: bool = True) -> History:
     """Train ``model`` with Cluster-GCN batches of ``clusters_per_batch`` parts of ``partition``.
 
     ``partition`` is of ``graph`` (transductive) or of :func:`training_subgraph` of it (inductive).
@@ -75,7 +120,9 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten
     atomically after each epoch; ``resume=True`` continues from it (same hyperparameters
     required). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
-    instead of densifying each batch.
+    instead of densifying each batch. ``device`` (see :func:`resolve_device`; default: the
+    model's) is where the model trains and batches go (pinned, non-blocking copies on CUDA);
+    ``amp`` (``"bf16"``/``"fp16"``) runs forward and loss under autocast, fp16 with a gradient scaler.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -95,6 +142,10 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    dev = resolve_device(device, model)
+    half = amp_dtype(amp, dev, model)
+    model.to(dev)
+    scaler = torch.amp.GradScaler(dev.type, enabled=half is torch.float16)
 
     precalc = bool(getattr(model, "precalc", False))
     train_x = precalc_features(train_graph) if precalc else None
@@ -112,18 +163,18 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     history, best_state, bad, start = History(), None, 0, 0
     path = None if checkpoint is None else Path(checkpoint)
     if resume and path is not None and path.exists():
-        state = torch.load(path, weights_only=True)
+        state = torch.load(path, weights_only=True, map_location=dev)
         if state["config"] != config:
             raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         history = History(state["history"], state["best_epoch"], state["best_val"])
         best_state, bad, start = state["best_state"], state["bad"], state["epoch"] + 1
 
     multilabel = graph.is_multilabel
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, features=eval_x,
-                   partition=eval_partition, sparse_features=sparse_features)
+                   partition=eval_partition, sparse_features=sparse_features, device=dev)
     bar = tqdm(range(start, epochs), desc="cluster-gcn", disable=not progress or not sys.stderr.isatty())
     for epoch in bar:
         loader.epoch = epoch
@@ -137,15 +188,15 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
             batch_time += time.perf_counter() - tb
             if batch is None:
                 break
-            mask = batch.train_mask
-            n_train = int(mask.sum())
+            n_train = int(batch.train_mask.sum())
             if n_train == 0:
                 continue
+            batch = batch.to(dev, non_blocking=True)
             optimizer.zero_grad()
-            out = forward_batch(model, batch)[mask]
-            loss = _loss(out, batch.y[mask], multilabel)
-            loss.backward()
-            optimizer.step()
+            loss = _batch_loss(model, batch, multilabel, half)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             loss_sum += loss.item() * n_train
             count += n_train
         row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(count, 1),
@@ -177,6 +228,15 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     return history
 
 
+def _batch_loss(model: nn.Module, batch: ClusterBatch, multilabel: bool,
+                half: torch.dtype | None) -> Tensor:
+    """Training loss on ``batch``'s training nodes; the forward runs under autocast when ``half``."""
+    mask = batch.train_mask
+    with torch.autocast(batch.x.device.type, dtype=half or torch.float32, enabled=half is not None):
+        out = forward_batch(model, batch)[mask]
+    return _loss(out.float(), batch.y[mask], multilabel)
+
+
 def forward_batch(model: nn.Module, batch: ClusterBatch) -> Tensor:
     """Logits of ``model`` on ``batch``: the normalized adjacency for :class:`ClusterGCN`, edges otherwise."""
     if isinstance(model, ClusterGCN):
@@ -190,35 +250,39 @@ def forward_batch(model: nn.Module, batch: ClusterBatch) -> Tensor:
 def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "rw",
             diag_lambda: float = 1.0, features: Any = None, partition: Partition | None = None,
             clusters_per_batch: int = 1, chunk_size: int = 65536,
-            sparse_features: bool = False) -> Tensor:
+            sparse_features: bool = False, device: Any = None) -> Tensor:
     """Logits for every node of ``graph``, shape ``(N, C)``.
 
     A :class:`ClusterGCN` without ``partition`` is evaluated exactly, layer by layer, over blocks
     of ``chunk_size`` adjacency rows: only one layer's activations are alive at a time. With a
     ``partition`` (or for other models) the graph is evaluated batch by batch on its parts, as
     the authors evaluate (edges between batches are then dropped). ``features`` overrides ``graph.x``
-    (precalculated ``[AX ‖ X]`` for a ``precalc`` model).
+    (precalculated ``[AX ‖ X]`` for a ``precalc`` model). The model runs on ``device`` (default:
+    its own; see :func:`resolve_device`), and so are the returned logits.
     """
     check_graph(graph, require_labels=False)
+    dev = resolve_device(device, model)
+    model.to(dev)
     model.eval()
     x = graph.x if features is None else features
     if isinstance(model, ClusterGCN) and partition is None:
-        return _predict_layerwise(model, graph, x, normalization, diag_lambda, chunk_size)
+        return _predict_layerwise(model, graph, x, normalization, diag_lambda, chunk_size, dev)
     if partition is None:
         partition = Partition.from_assignment(graph, np.zeros(graph.num_nodes, dtype=np.int64), 1)
     loader = ClusterLoader(partition, clusters_per_batch, shuffle=False, normalization=normalization,
                            diag_lambda=diag_lambda, features=x, sparse_features=sparse_features)
     out: Tensor | None = None
     for batch in loader:
+        batch = batch.to(dev, non_blocking=True)
         logits = forward_batch(model, batch)
         if out is None:
-            out = torch.empty(graph.num_nodes, logits.shape[1])
+            out = logits.new_empty(graph.num_nodes, logits.shape[1])
         out[batch.nodes] = logits
     return out
 
 
 def _predict_layerwise(model: ClusterGCN, graph: Graph, x: Any, normalization: Normalization,
-                       diag_lambda: float, chunk_size: int) -> Tensor:
+                       diag_lambda: float, chunk_size: int, device: torch.device) -> Tensor:
     a_ptr, a_idx, a_val = normalize_csr(graph.indptr, graph.indices, graph.weights, normalization,
                                         diag_lambda)
     n = graph.num_nodes
@@ -228,19 +292,19 @@ def _predict_layerwise(model: ClusterGCN, graph: Graph, x: Any, normalization: N
         blocks = []
         for r0 in range(0, n, chunk_size):
             r1 = min(r0 + chunk_size, n)
-            h_self = _dense_rows(h, r0, r1)
+            h_self = _dense_rows(h, r0, r1).to(device)
             if layer.precalc:
                 blocks.append(layer.transform(h_self))
             elif isinstance(h, Tensor):
                 block = adj[r0:r1]
                 a = torch_csr(block.indptr.astype(np.int64), block.indices.astype(np.int64),
-                              block.data, n)
+                              block.data, n).to(device)
                 blocks.append(layer(h, a, h_self))
             else:
                 # Input features (possibly a wide sparse matrix): propagate in scipy, densify the block only.
                 agg = adj[r0:r1] @ h
                 agg = agg.toarray() if sp.issparse(agg) else agg
-                agg = torch.from_numpy(np.ascontiguousarray(agg, dtype=np.float32))
+                agg = torch.from_numpy(np.ascontiguousarray(agg, dtype=np.float32)).to(device)
                 blocks.append(layer.transform(torch.cat([agg, h_self], 1)))
         h = torch.cat(blocks)
     return h
@@ -257,13 +321,13 @@ def _dense_rows(h: Any, r0: int, r1: int) -> Tensor:
 def evaluate(model: nn.Module, graph: Graph, **predict_kw: Any) -> dict[str, float]:
     """Accuracy (multi-class) or micro-F1 (multi-label) on each of the train/val/test masks present."""
     logits = predict(model, graph, **predict_kw)
-    y = torch.from_numpy(np.asarray(graph.y))
+    y = torch.from_numpy(np.asarray(graph.y)).to(logits.device)
     out = {}
     for split in ("train", "val", "test"):
         mask = getattr(graph, f"{split}_mask")
         if mask is None or not mask.any():
             continue
-        m = torch.from_numpy(mask)
+        m = torch.from_numpy(mask).to(logits.device)
         out[split] = _metric(logits[m], y[m], graph.is_multilabel)
     return out
 
