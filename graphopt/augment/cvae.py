@@ -305,8 +305,9 @@ class NeighborCVAE:
         order = np.random.default_rng(seed).permutation(partition.num_parts)
         out = []
         for start in range(0, partition.num_parts, parts_per_batch):
-            sub = partition.subgraph(order[start:start + parts_per_batch])
-            out.append((*_pairs(sub), sub.node_map))
+            # ids in ``graph`` (a subgraph's node_map would name the root graph's nodes, e.g. on a shard)
+            nodes = partition.nodes_of(order[start:start + parts_per_batch])
+            out.append((*_pairs(graph.subgraph(nodes)), nodes))
         return out
 
     # ------------------------------------------------------------------ sampling

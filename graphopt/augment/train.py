@@ -292,8 +292,8 @@ class LAClassifier:
                 steps = len(groups) if comm is None else comm.max(len(groups))
                 ces, conss = [], []
                 for i in range(steps):
-                    sub = partition.subgraph(groups[i % len(groups)])
-                    nodes = to_device(torch.from_numpy(sub.node_map), self.device)
+                    ids = partition.nodes_of(groups[i % len(groups)])  # in graph (node_map would be root ids)
+                    sub, nodes = graph.subgraph(ids), to_device(torch.from_numpy(ids), self.device)
                     x, ei = self._inputs(sub)
                     ce, cons = self._step(passes, opt, x, ei, y[nodes], train[nodes], self._drawer(sub, gen, False),
                                           scaler)
@@ -321,9 +321,10 @@ class LAClassifier:
         gen = self._generator(seed)
         out = torch.empty(self.graph_.num_nodes, self.graph_.num_classes, device=self.device)
         for start in range(0, p.num_parts, q):
-            sub = p.subgraph(np.arange(start, min(start + q, p.num_parts)))
+            ids = p.nodes_of(np.arange(start, min(start + q, p.num_parts)))
+            sub = self.graph_.subgraph(ids)
             x, ei = self._inputs(sub)
-            out[to_device(torch.from_numpy(sub.node_map), self.device)] = \
+            out[to_device(torch.from_numpy(ids), self.device)] = \
                 self._forward(model, x, ei, self._drawer(sub, gen, False)())
         return out
 
