@@ -251,8 +251,13 @@ class LAClassifier:
         graph, partition = shard_parts(graph, partition)
         require_features(graph, "LAClassifier.fit_distributed")
         comm = Comm(self.device, "LAClassifier.fit_distributed")
+        weights = 0.0
+        if self.generator is not None:
+            self.generator._check_fitted()
+            weights = float(sum(p.detach().double().sum() for p in self.generator.net_.parameters()))
         comm.same(f"{self._config_text()} parts_per_batch={parts_per_batch} features={graph.num_features} "
-                  f"classes={graph.num_classes}", "the classifier's configuration or the data's shape")
+                  f"classes={graph.num_classes} generator={weights!r}",
+                  "the classifier's configuration, the data's shape or the generator's weights")
         y, train, val = self._labels(graph)
         return self._fit_clustered(graph, partition, parts_per_batch, y, train, val, comm)
 
