@@ -154,8 +154,9 @@ def main() -> None:
     torch.set_num_threads(1)
     g = load(args.dataset)
     part = Partition.metis(g, args.parts, seed=0)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    # GRAPHOPT_COMMIT names the code when it runs from an exported tree (git archive), which has no .git
+    commit = os.environ.get("GRAPHOPT_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
     results: dict = {"config": vars(args), "commit": commit, "graph": repr(g), "runs": {}}
     with tempfile.TemporaryDirectory(prefix="lagnn-dist-") as tmp:
         tmp = Path(tmp)
