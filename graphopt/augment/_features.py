@@ -96,11 +96,16 @@ def grad_scaler(amp: Amp, device: torch.device) -> torch.amp.GradScaler | None:
     return torch.amp.GradScaler(device.type) if amp == "fp16" else None
 
 
+PIN_BYTES = 1 << 20
+
+
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Host tensor to ``device``; to CUDA through pinned memory so the copy is asynchronous."""
+    """Host tensor to ``device``; a large one goes to CUDA through pinned memory so the copy is
+    asynchronous (pinning a few hundred bytes of indices costs more than copying them)."""
     if t.device == device:
         return t
-    if device.type == "cuda" and t.device.type == "cpu" and not t.is_sparse:
+    if (device.type == "cuda" and t.device.type == "cpu" and not t.is_sparse
+            and t.numel() * t.element_size() >= PIN_BYTES):
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
 
