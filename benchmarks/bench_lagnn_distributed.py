@@ -14,7 +14,10 @@ so R ranks share them: memory and per-rank work are the scaling figures, not wal
 Each data-parallel step consumes R batches (one per rank), so R ranks take 1/R of the single
 process's optimizer steps per epoch. By default R ranks therefore run R times the epochs (of the
 CVAE and of LA-GCN), so every run takes the same number of optimizer steps; ``--equal-epochs``
-keeps the epochs equal instead.
+keeps the epochs equal instead. A rank's gradient comes from its own batch of ``q`` parts and DDP
+averages R of them, so the like-for-like single-process peer of R ranks is one process with ``R q``
+parts per batch and R times the epochs (same nodes per gradient, same number of steps): that peer is
+run too, unless ``--no-peers``.
 
     GRAPHOPT_DATA=/work/shared/datasets flock /tmp/graphopt-bench.lock \
         .venv/bin/python benchmarks/bench_lagnn_distributed.py
@@ -44,8 +47,9 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _work(rank: int, world: int, args: argparse.Namespace, shard_dir: str | None) -> dict:
-    """One rank (or, with ``shard_dir`` None, the single-process peer on the whole graph)."""
+def _work(rank: int, world: int, args: argparse.Namespace, shard_dir: str | None, like: int = 1) -> dict:
+    """One rank (or, with ``shard_dir`` None, the single-process peer on the whole graph, with
+    ``like`` times the parts per batch and the epochs, as R = ``like`` ranks take together)."""
     import torch
 
     from graphopt import Partition
@@ -54,7 +58,8 @@ def _work(rank: int, world: int, args: argparse.Namespace, shard_dir: str | None
     from graphopt.shards import load_shard
 
     base = _rss_mb()
-    scale = 1 if args.equal_epochs or shard_dir is None else world
+    scale = like if shard_dir is None else (1 if args.equal_epochs else world)
+    q = args.parts_per_batch * (like if shard_dir is None else 1)
     t, cpu = time.perf_counter(), time.process_time()
     if shard_dir is None:
         g = load(args.dataset)
@@ -67,7 +72,7 @@ def _work(rank: int, world: int, args: argparse.Namespace, shard_dir: str | None
     r = {"rank": rank, "nodes": g.num_nodes, "edges": g.num_edges, "parts": part.num_parts,
          "data_mb": (g.indptr.nbytes + g.indices.nbytes + x_bytes) / 2**20,
          "load_s": time.perf_counter() - t, "rss_after_import_mb": base,
-         "cvae_epochs": args.cvae_epochs * scale, "epochs": args.epochs * scale}
+         "cvae_epochs": args.cvae_epochs * scale, "epochs": args.epochs * scale, "parts_per_batch": q}
     cvae = NeighborCVAE(hidden_size=args.cvae_hidden, epochs=args.cvae_epochs * scale,
                         max_pairs_per_epoch=args.cvae_pairs, seed=0, progress=False)
     model = LAGCN(g.num_features, 16, g.num_classes)
@@ -75,12 +80,12 @@ def _work(rank: int, world: int, args: argparse.Namespace, shard_dir: str | None
                        patience=None, seed=0, progress=False)
     t1, c1 = time.perf_counter(), time.process_time()
     if shard_dir is None:
-        cvae.fit(g, part, args.parts_per_batch)
+        cvae.fit(g, part, q)
     else:
         cvae.fit_distributed(shard, parts_per_batch=args.parts_per_batch)
     t2, c2 = time.perf_counter(), time.process_time()
     if shard_dir is None:
-        clf.fit(g, part, args.parts_per_batch)
+        clf.fit(g, part, q)
     else:
         clf.fit_distributed(shard, parts_per_batch=args.parts_per_batch)
     t3, c3 = time.perf_counter(), time.process_time()
@@ -94,7 +99,7 @@ def _work(rank: int, world: int, args: argparse.Namespace, shard_dir: str | None
     return r
 
 
-def _rank_main(rank, world, store, args, shard_dir, results):
+def _rank_main(rank, world, store, args, shard_dir, results, like=1):
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
     import torch
     import torch.distributed as dist
@@ -105,7 +110,7 @@ def _rank_main(rank, world, store, args, shard_dir, results):
             dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
                                     timeout=timedelta(seconds=args.timeout))
         try:
-            results.put((rank, "ok", _work(rank, world, args, shard_dir)))
+            results.put((rank, "ok", _work(rank, world, args, shard_dir, like)))
         finally:
             if shard_dir is not None:
                 dist.destroy_process_group()
@@ -113,11 +118,12 @@ def _rank_main(rank, world, store, args, shard_dir, results):
         results.put((rank, "error", traceback.format_exc()))
 
 
-def run(world: int, args, shard_dir: str | None, tmp: Path) -> list[dict]:
+def run(world: int, args, shard_dir: str | None, tmp: Path, like: int = 1) -> list[dict]:
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     store = tmp / f"store-{world}-{time.monotonic_ns()}"
-    procs = [ctx.Process(target=_rank_main, args=(r, world, str(store), args, shard_dir, results), daemon=True)
+    procs = [ctx.Process(target=_rank_main, args=(r, world, str(store), args, shard_dir, results, like),
+                         daemon=True)
              for r in range(world)]
     for p in procs:
         p.start()
@@ -152,6 +158,8 @@ def main() -> None:
     ap.add_argument("--cvae-pairs", type=int, default=20000, help="pairs per CVAE epoch, over all ranks")
     ap.add_argument("--equal-epochs", action="store_true",
                     help="R ranks run the same epochs as one process (default: R times the epochs, equal steps)")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="skip the single-process runs with R x parts per batch and R x epochs")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
@@ -179,22 +187,25 @@ def main() -> None:
             write_shards(part, world, shard_dir, dataset=args.dataset)
             results["runs"][str(world)] = run(world, args, str(shard_dir), tmp)
             print(world, "ranks", results["runs"][str(world)], flush=True)
+            if world > 1 and not args.no_peers and not args.equal_epochs:
+                results["runs"][f"single-like-{world}"] = run(1, args, None, tmp, like=world)
+                print("single process like", world, "ranks", results["runs"][f"single-like-{world}"], flush=True)
     write_atomic(args.out, lambda fh: json.dump(results, fh, indent=1), mode="w")
 
     single = results["runs"]["single"][0]
     print(f"\n{args.dataset}, METIS {args.parts} parts, {args.parts_per_batch} per batch, LA-GCN K={args.samples}, "
           f"{args.epochs} epochs x {'1' if args.equal_epochs else 'R'}, CVAE {args.cvae_pairs} pairs per epoch x "
           f"{args.cvae_epochs} epochs x {'1' if args.equal_epochs else 'R'}; commit {commit}")
-    print("| run | epochs (CVAE, LA) | nodes per rank | graph data MB per rank (max) | peak MB per rank (max) | "
+    print("| run | parts per batch | epochs (CVAE, LA) | nodes per rank | graph data MB per rank (max) | peak MB per rank (max) | "
           "above imports MB (max) | vs single | CPU s per rank (CVAE + LA, max) | CPU s per epoch per rank | "
           "test acc |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def row(name, rs):
         peak = max(r["peak_mb"] for r in rs)
         above = max(r["peak_above_import_mb"] for r in rs)
         cpu = max(r["cvae_cpu_s"] + r["la_cpu_s"] for r in rs)
-        print(f"| {name} | {rs[0]['cvae_epochs']}, {rs[0]['epochs']} | {', '.join(str(r['nodes']) for r in rs)} | "
+        print(f"| {name} | {rs[0]['parts_per_batch']} | {rs[0]['cvae_epochs']}, {rs[0]['epochs']} | {', '.join(str(r['nodes']) for r in rs)} | "
               f"{max(r['data_mb'] for r in rs):.1f} | {peak:.0f} | {above:.0f} | "
               f"{above / single['peak_above_import_mb']:.2f}x | {cpu:.1f} | "
               f"{max(r['la_cpu_s'] for r in rs) / rs[0]['epochs']:.2f} | {100 * rs[0]['test']:.1f} |")
@@ -202,6 +213,8 @@ def main() -> None:
     row("1 process, fit(graph, partition)", [single])
     for world in args.ranks:
         row(f"{world} rank{'s' if world > 1 else ''}, fit_distributed(shard)", results["runs"][str(world)])
+        if f"single-like-{world}" in results["runs"]:
+            row(f"1 process like {world} ranks", results["runs"][f"single-like-{world}"])
     print(f"bytes all-reduced per step: LA-GCN {single['grad_bytes_per_step']:,}, "
           f"CVAE {single['cvae_grad_bytes_per_step']:,}")
     print("median per-rank CPU s (CVAE + LA):",
