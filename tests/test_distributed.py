@@ -105,3 +105,137 @@ def test_foreign_or_broken_shards_are_refused(cora_shards, citeseer, tmp_path):
     (broken / "manifest.json").unlink()
     with pytest.raises(FileNotFoundError, match="manifest"):
         load_shard(broken, 1)
+
+
+# ---------------------------------------------------------------- multi-process (gloo, loopback)
+import os  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
+
+def _predict_worker(shard_dir, out_dir):
+    import torch.distributed as dist
+
+    from graphopt.cluster_gcn import ClusterGCN
+    from graphopt.cluster_gcn.distributed import predict_distributed
+
+    rank = dist.get_rank()
+    shard = load_shard(shard_dir, rank)
+    for kind in ("rw", "sym"):
+        torch.manual_seed(0)
+        model = ClusterGCN(shard.manifest["num_features"], 16, shard.manifest["num_classes"], 3)
+        logits = predict_distributed(model, shard, normalization=kind, chunk_size=500)
+        np.save(f"{out_dir}/{kind}-{rank}.npy", logits.numpy())
+    np.save(f"{out_dir}/nodes-{rank}.npy", shard.nodes)
+
+
+def test_distributed_predict_equals_single_process_predict(cora_shards, tmp_path):
+    from graphopt.cluster_gcn import ClusterGCN, predict
+    from graphopt.cluster_gcn.distributed import run_local
+
+    g, _, out = cora_shards
+    run_local(_predict_worker, 2, (str(out), str(tmp_path)), timeout=120)
+    for kind in ("rw", "sym"):
+        torch.manual_seed(0)
+        ref = predict(ClusterGCN(g.num_features, 16, g.num_classes, 3), g, normalization=kind).numpy()
+        for r in range(2):
+            got = np.load(tmp_path / f"{kind}-{r}.npy")
+            nodes = np.load(tmp_path / f"nodes-{r}.npy")
+            np.testing.assert_allclose(got, ref[nodes], atol=1e-5, rtol=1e-5)
+
+
+def _resume_worker(shard_dir, ckpt_dir):
+    import torch.distributed as dist
+
+    from graphopt.cluster_gcn import ClusterGCN
+    from graphopt.cluster_gcn.distributed import fit_distributed
+
+    rank = dist.get_rank()
+    shard = load_shard(shard_dir, rank)
+
+    def run(epochs, resume, path):
+        torch.manual_seed(0)
+        model = ClusterGCN(shard.manifest["num_features"], 16, shard.manifest["num_classes"], 2)
+        hist = fit_distributed(model, shard, clusters_per_batch=2, epochs=epochs, checkpoint=path,
+                               resume=resume, seed=3, progress=False)
+        return model, hist
+
+    full, hist_full = run(4, False, None)
+    path = f"{ckpt_dir}/ckpt.pt"
+    run(2, False, path)
+    resumed, hist_res = run(4, True, path)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), "resumed run differs from the uninterrupted one"
+    assert [r["loss"] for r in hist_full.epochs] == pytest.approx([r["loss"] for r in hist_res.epochs])
+    assert hist_full.final == hist_res.final
+    # A configuration that differs across ranks is refused on every rank.
+    model = ClusterGCN(shard.manifest["num_features"], 16, shard.manifest["num_classes"], 2)
+    try:
+        fit_distributed(model, shard, clusters_per_batch=2, epochs=1, lr=0.01 * (1 + rank), progress=False)
+    except ValueError as e:
+        assert "differs across ranks" in str(e)
+    else:
+        raise AssertionError("differing learning rates were not refused")
+
+
+def test_resume_on_every_rank_and_config_mismatch_refused(cora_shards, tmp_path):
+    from graphopt.cluster_gcn.distributed import run_local
+
+    run_local(_resume_worker, 2, (str(cora_shards[2]), str(tmp_path)), timeout=120)
+    assert (tmp_path / "ckpt.pt").is_file() and not list(tmp_path.glob(".ckpt.pt.*"))
+
+
+def _cli(*args):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return [sys.executable, "-m", "graphopt", "cluster-gcn", *args], env
+
+
+def test_two_ranks_through_the_cli_reach_75_percent_on_cora(shared_root, tmp_path):
+    cmd, env = _cli("--dataset", "cora", "--parts", "8", "--clusters-per-batch", "2", "--nproc", "2",
+                    "--epochs", "30", "--hidden", "64", "--dropout", "0.5", "--weight-decay", "5e-4",
+                    "--quiet", "--json", str(tmp_path / "run.json"))
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr
+    out = json.loads((tmp_path / "run.json").read_text())
+    assert out["world_size"] == 2 and out["test"] >= 0.75
+    assert [r["rank"] for r in out["ranks"]] == [0, 1]
+    assert sum(r["nodes"] for r in out["ranks"]) == 2708
+    assert all(r["edges"] > 0 and r["peak_mb"] > 0 for r in out["ranks"])
+
+
+def test_world_size_above_parts_is_refused(shared_root):
+    cmd, env = _cli("--dataset", "cora", "--parts", "2", "--nproc", "3", "--quiet")
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--nproc 3 exceeds --parts 2" in res.stderr
+
+
+def test_a_killed_rank_ends_the_run_with_an_error(shared_root, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    cmd, env = _cli("--dataset", "cora", "--parts", "4", "--nproc", "2", "--epochs", "100000",
+                    "--hidden", "16", "--quiet", "--checkpoint", str(ckpt), "--dist-timeout", "30")
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        pids = {}
+        while len(pids) < 2:
+            line = proc.stderr.readline()
+            assert line, "launcher ended before starting its ranks"
+            if line.startswith("rank ") and ": pid " in line:
+                rank, pid = line.split(": pid ")
+                pids[int(rank.split()[1])] = int(pid)
+        deadline = time.monotonic() + 120
+        while not ckpt.exists():  # training is under way once rank 0 has checkpointed an epoch
+            assert time.monotonic() < deadline and proc.poll() is None, "training never started"
+            time.sleep(0.1)
+        os.kill(pids[1], signal.SIGKILL)
+        killed = time.monotonic()
+        err = proc.communicate(timeout=60)[1]
+        assert time.monotonic() - killed < 30
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert "rank 1" in err and "SIGKILL" in err
