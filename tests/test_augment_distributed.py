@@ -112,3 +112,18 @@ def test_fit_distributed_without_a_process_group_says_so():
         LAClassifier(LAGCN(g.num_features, 16, 3, num_generated=0)).fit_distributed(g, part)
     with pytest.raises(ValueError, match="rank's parts"):
         NeighborCVAE(progress=False).fit_distributed(g)
+
+
+def test_cli_lagnn_nproc_runs_ranks_on_shards(shared_root, capfd):
+    from graphopt.cli import main
+
+    argv = ["lagnn", "--dataset", "cora", "--root", str(shared_root), "--epochs", "3", "--samples", "2",
+            "--cvae-epochs", "1", "--cvae-max-pairs", "400", "--quiet", "--device", "cpu"]
+    assert main([*argv, "--parts", "8", "--nproc", "2"]) == 0
+    out = capfd.readouterr().out  # the ranks' own output (rank 0 prints)
+    assert "2 ranks" in out and "LA-GCN on cora: test accuracy" in out
+    assert main([*argv, "--parts", "8"]) == 0  # the single-process Cluster-GCN batch path
+    assert "LA-GCN on cora" in capfd.readouterr().out
+    assert main([*argv, "--nproc", "2"]) == 2  # no parts to share out
+    assert main([*argv, "--parts", "2", "--nproc", "3"]) == 2
+    assert main([*argv, "--parts", "0"]) == 2

@@ -1,8 +1,16 @@
-"""``graphopt lagnn``: local augmentation (LA-GNN, Liu et al., ICML 2022) on a Planetoid dataset."""
+"""``graphopt lagnn``: local augmentation (LA-GNN, Liu et al., ICML 2022) on a Planetoid dataset.
+
+Full-batch by default; ``--parts P`` trains over Cluster-GCN batches of a METIS partition; ``--nproc
+R`` (or torchrun with ``--shards DIR``) trains data-parallel, each rank on its own shard.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -36,8 +44,17 @@ def register(subparsers: Any) -> None:
                    help="auto (CUDA when present), cpu, cuda or cuda:N; the CVAE and the classifier run there")
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help="mixed-precision forward passes")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--parts", type=int, default=None,
+                   help="METIS parts: train over Cluster-GCN batches of them (needed by --nproc)")
+    p.add_argument("--parts-per-batch", type=int, default=2, help="parts per batch with --parts / shards")
+    p.add_argument("--nproc", type=int, default=None, metavar="R",
+                   help="data-parallel on R local ranks (gloo, one thread each), shards written to a temp folder")
+    p.add_argument("--shards", default=None, metavar="DIR",
+                   help="shard folder (graphopt partition DATASET --parts P --shards R -o DIR); each rank "
+                        "reads its own; needed under torchrun")
+    p.add_argument("--dist-timeout", type=float, default=300.0, help="seconds before a silent peer is an error")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,12 +71,40 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise CLIError(f"--threads must be positive, got {args.threads}")
         torch.set_num_threads(args.threads)
+    for name in ("parts", "parts_per_batch", "nproc"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise CLIError(f"--{name.replace('_', '-')} must be positive, got {v}")
+    if args.nproc is not None:
+        return _launch(args)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    distributed = args.shards is not None or world > 1
     try:
         device = resolve_device(args.device)
     except (TypeError, ValueError) as e:
         raise CLIError(f"--device: {e}") from e
-    print(f"device: {device}" + (f", amp {args.amp}" if args.amp else ""))
-    g = load_planetoid(args.dataset, args.root)
+    rank = 0
+    if distributed:
+        from ..cluster_gcn.distributed import init_distributed
+        from ..shards import load_shard
+
+        if args.shards is None:
+            raise CLIError("a distributed run reads one shard per rank: pass --shards DIR, or use --nproc R")
+        device = init_distributed(args.device, timeout=args.dist_timeout)
+        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        shard = load_shard(args.shards, rank, num_shards=world, dataset=args.dataset)
+        g, part = shard.graph, shard.partition
+    else:
+        g = load_planetoid(args.dataset, args.root)
+        part = None
+        if args.parts is not None:
+            from ..partition import Partition
+
+            part = Partition.metis(g, args.parts, seed=0)
+    say = print if rank == 0 else (lambda *a, **k: None)
+    say(f"device: {device}" + (f", amp {args.amp}" if args.amp else "")
+        + (f", {world} ranks" if distributed else ""))
+    q = args.parts_per_batch
     m = 0 if args.plain else 1
     cvae = None
     if m:
@@ -67,8 +112,12 @@ def run(args: argparse.Namespace) -> int:
             cvae = NeighborCVAE.load(args.cvae, progress=not args.quiet, device=device, amp=args.amp)
         else:
             cvae = NeighborCVAE(epochs=args.cvae_epochs, max_pairs_per_epoch=args.cvae_max_pairs,
-                                progress=not args.quiet, device=device, amp=args.amp).fit(g)
-            if args.cvae:
+                                progress=not args.quiet, device=device, amp=args.amp)
+            if distributed:
+                cvae.fit_distributed(shard, parts_per_batch=q)
+            else:
+                cvae.fit(g, part, q)
+            if args.cvae and rank == 0:
                 cvae.save(args.cvae)
     accs = []
     for seed in args.seeds:
@@ -85,11 +134,64 @@ def run(args: argparse.Namespace) -> int:
         clf = LAClassifier(model, cvae, num_samples=args.samples if m else 1, consistency=args.lam if m else 0.0,
                            temperature=args.temperature, epochs=args.epochs, patience=args.patience,
                            lr=lr, pool_size=args.pool or None, seed=seed, progress=not args.quiet,
-                           device=device, amp=args.amp).fit(g)
-        accs.append(clf.score())
-        print(f"seed {seed}: best epoch {clf.best_epoch_}, val acc {clf.score(mask='val_mask'):.4f}, "
-              f"test acc {accs[-1]:.4f}")
+                           device=device, amp=args.amp)
+        if distributed:
+            clf.fit_distributed(shard, parts_per_batch=q)
+        elif part is not None:
+            clf.fit(g, part, q)
+        else:
+            clf.fit(g)
+        accs.append(clf.score())  # over every rank's nodes in a distributed run
+        val = clf.score(mask="val_mask")
+        say(f"seed {seed}: best epoch {clf.best_epoch_}, val acc {val:.4f}, test acc {accs[-1]:.4f}")
     name = ("" if args.plain else "LA-") + args.backbone.upper()
-    print(f"{name} on {args.dataset}: test accuracy {100 * np.mean(accs):.2f} ± {100 * np.std(accs):.2f} "
-          f"over {len(accs)} seed(s)")
+    say(f"{name} on {args.dataset}: test accuracy {100 * np.mean(accs):.2f} ± {100 * np.std(accs):.2f} "
+        f"over {len(accs)} seed(s)")
+    if distributed:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+def _rank_argv(args: argparse.Namespace) -> list[str]:
+    """The options of this run for its ranks (everything but --nproc and --shards)."""
+    out = []
+    for action in args.parser._actions:
+        if not action.option_strings or action.dest in ("help", "nproc", "shards"):
+            continue
+        value = getattr(args, action.dest)
+        if isinstance(action, argparse._StoreTrueAction):
+            out += [action.option_strings[0]] if value else []
+        elif isinstance(value, list):
+            out += [action.option_strings[0], *map(str, value)]
+        elif value is not None:
+            out += [action.option_strings[0], str(value)]
+    return out
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``--nproc R``: write shards of a METIS partition (unless ``--shards`` names them), run R local ranks."""
+    from ..cluster_gcn.distributed import launch_local
+    from ..datasets import load_planetoid
+    from ..partition import Partition
+    from ..shards import write_shards
+
+    tmp, shards = None, args.shards
+    if shards is None:
+        if args.parts is None:
+            raise CLIError("--nproc needs --parts P (the METIS parts the ranks share out) or --shards DIR")
+        if args.nproc > args.parts:
+            raise CLIError(f"--nproc {args.nproc} exceeds --parts {args.parts}: every rank needs a part")
+        g = load_planetoid(args.dataset, args.root)
+        tmp = shards = tempfile.mkdtemp(prefix="graphopt-shards-")
+        write_shards(Partition.metis(g, args.parts, seed=0), args.nproc, shards, dataset=args.dataset)
+        del g
+    cmd = [sys.executable, "-m", "graphopt", "lagnn", *_rank_argv(args), "--shards", str(shards)]
+    try:
+        launch_local(cmd, args.nproc, threads=args.threads or 1,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    except RuntimeError as e:
+        raise CLIError(str(e)) from e
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return 0
