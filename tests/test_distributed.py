@@ -239,3 +239,15 @@ def test_a_killed_rank_ends_the_run_with_an_error(shared_root, tmp_path):
             proc.kill()
     assert proc.returncode != 0
     assert "rank 1" in err and "SIGKILL" in err
+
+
+def test_partition_cli_writes_shards(shared_root, tmp_path, capsys):
+    from graphopt.cli import main
+
+    assert main(["partition", "cora", "--parts", "4", "--shards", "2", "-o", str(tmp_path / "s")]) == 0
+    assert "wrote 2 shards" in capsys.readouterr().out
+    shards = [load_shard(tmp_path / "s", r, dataset="cora", num_parts=4) for r in range(2)]
+    assert sum(s.num_nodes for s in shards) == 2708
+    assert main(["partition", "cora", "--parts", "4", "--shards", "2"]) == 2
+    assert main(["partition", "cora", "--parts", "2", "--shards", "3", "-o", str(tmp_path / "t")]) == 2
+    assert "exceeds --parts" in capsys.readouterr().err

@@ -10,13 +10,16 @@ Five lines::
     hist = fit(model, g, part, clusters_per_batch=20, epochs=50)
 
 Data (:mod:`.loader`: batches and normalizations), ``nn`` modules (:mod:`.model`) and the training
-loop (:mod:`.train`) are separate, as in PyG.
+loop (:mod:`.train`) are separate, as in PyG. :mod:`.distributed` trains data-parallel over
+torch.distributed, each rank on its own shard (:mod:`graphopt.shards`); import it explicitly.
 """
 
 from .loader import ClusterBatch, ClusterLoader
 from .model import ClusterGCN, ClusterGCNLayer, ConvStack, precalc_features, spectral_features
-from .train import History, evaluate, fit, forward_batch, peak_memory_mb, predict, training_subgraph
+from .train import (History, evaluate, fit, forward_batch, peak_memory_mb, predict, resolve_device,
+                    training_subgraph)
 
 __all__ = ["ClusterBatch", "ClusterLoader", "ClusterGCN",
            "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features", "History",
-           "evaluate", "fit", "forward_batch", "peak_memory_mb", "predict", "training_subgraph"]
+           "evaluate", "fit", "forward_batch", "peak_memory_mb", "predict", "resolve_device",
+           "training_subgraph"]

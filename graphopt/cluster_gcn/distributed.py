@@ -100,7 +100,8 @@ class HaloExchange:
     ``bytes_sent`` counts what this rank sent.
     """
 
-    def __init__(self, shard: Shard) -> None:
+    def __init__(self, shard: Shard, device: Any = "cpu") -> None:
+        self.comm = _comm_device(torch.device(device))  # nccl moves CUDA tensors only
         self.send_index = torch.from_numpy(shard.send_index)
         self.send_counts = [int(c) for c in shard.send_counts]
         self.recv_counts = [int(c) for c in shard.recv_counts]
@@ -108,28 +109,29 @@ class HaloExchange:
         self.bytes_sent = 0
 
     def _a2a(self, send: Tensor, send_counts: list[int], recv_counts: list[int]) -> Tensor:
+        send = send.to(self.comm).contiguous()
         recv = send.new_empty((sum(recv_counts),) + tuple(send.shape[1:]))
-        dist.all_to_all_single(recv, send.contiguous(), recv_counts, send_counts)
+        dist.all_to_all_single(recv, send, recv_counts, send_counts)
         self.bytes_sent += send.numel() * send.element_size()
         return recv
 
     def rows(self, h: Tensor) -> Tensor:
         """Halo rows ``(num_halo, d)`` of the dense per-rank matrix ``h`` (own rows)."""
-        comm = _comm_device(h.device)
-        send = h.index_select(0, self.send_index.to(h.device)).to(comm)
+        send = h.index_select(0, self.send_index.to(h.device))
         return self._a2a(send, self.send_counts, self.recv_counts).to(h.device)
 
     def csr_rows(self, x: sp.csr_matrix) -> sp.csr_matrix:
         """Halo rows of a scipy CSR matrix, sent sparse (row lengths, then columns and values)."""
         sub = sp.csr_matrix(x[self.send_index.numpy()])
         lengths = torch.from_numpy(np.diff(sub.indptr).astype(np.int64))
-        got = self._a2a(lengths, self.send_counts, self.recv_counts).numpy()
+        got = self._a2a(lengths, self.send_counts, self.recv_counts).cpu().numpy()
         send_nnz = [int(s.sum()) for s in np.split(np.diff(sub.indptr), np.cumsum(self.send_counts)[:-1])]
         recv_nnz = [int(s.sum()) for s in np.split(got, np.cumsum(self.recv_counts)[:-1])]
         idx = self._a2a(torch.from_numpy(sub.indices.astype(np.int64)), send_nnz, recv_nnz)
         val = self._a2a(torch.from_numpy(sub.data.astype(np.float32)), send_nnz, recv_nnz)
         indptr = np.concatenate([[0], np.cumsum(got)])
-        return sp.csr_matrix((val.numpy(), idx.numpy(), indptr), shape=(self.num_halo, x.shape[1]))
+        return sp.csr_matrix((val.cpu().numpy(), idx.cpu().numpy(), indptr),
+                             shape=(self.num_halo, x.shape[1]))
 
 
 def _plain(model: nn.Module) -> nn.Module:
@@ -157,7 +159,7 @@ def predict_distributed(model: nn.Module, shard: Shard, *, normalization: Normal
     model.to(dev)
     model.eval()
     adj = shard.adjacency_rows(normalization, diag_lambda)
-    ex = HaloExchange(shard)
+    ex = HaloExchange(shard, dev)
     n, width = shard.num_nodes, adj.shape[1]
     h: Any = shard.graph.x
     for layer in model.layers:
@@ -167,7 +169,7 @@ def predict_distributed(model: nn.Module, shard: Shard, *, normalization: Normal
             ext = sp.vstack([h, ex.csr_rows(sp.csr_matrix(h))], format="csr")
         else:
             own = np.ascontiguousarray(h, dtype=np.float32)
-            ext = np.vstack([own, ex.rows(torch.from_numpy(own)).numpy()])
+            ext = np.vstack([own, ex.rows(torch.from_numpy(own)).cpu().numpy()])
         blocks = []
         for r0 in range(0, n, chunk_size):
             r1 = min(r0 + chunk_size, n)
