@@ -21,7 +21,8 @@ import scipy.sparse as sp
 
 from graphopt.partition import Partition
 
-__all__ = ["DistributedProblem", "LeastSquares", "Logistic", "split_rows",
+__all__ = ["DistributedProblem", "LeastSquares", "Logistic", "LocalLeastSquares", "LocalLogistic",
+           "split_rows",
            "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem"]
 
 
@@ -100,6 +101,13 @@ class DistributedProblem:
     def local_samples(self, i: int) -> int:
         raise NotImplementedError
 
+    def local(self, i: int) -> Any:
+        """Worker ``i``'s own function, holding only its rows: ``grad(x, rng, batch_size)``,
+        ``conjugate_grad(y)`` and ``num_samples`` (what a worker process receives)."""
+        if not 0 <= i < self.num_workers:
+            raise ValueError(f"worker index must be in [0, {self.num_workers}), got {i}")
+        return self._locals[i]
+
 
 def _as_rows(A: Any, rows: np.ndarray) -> np.ndarray:
     block = A[rows]
@@ -142,23 +150,21 @@ class LeastSquares(DistributedProblem):
         self._check_constants()
         self.x_star = np.linalg.solve(self.H.sum(0), self.c.sum(0))
         self._H_inv = np.linalg.inv(self.H)
+        self._locals = [LocalLeastSquares(a, y, self.reg, H, c, H_inv) for a, y, H, c, H_inv
+                        in zip(self._A, self._b, self.H, self.c, self._H_inv)]
 
     def local_samples(self, i: int) -> int:
         return len(self._b[i])
 
     def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
              batch_size: int | None = None) -> np.ndarray:
-        if batch_size is None:
-            return self.H[i] @ x - self.c[i]
-        rows = rng.integers(0, len(self._b[i]), batch_size)
-        a = self._A[i][rows]
-        return a.T @ (a @ x - self._b[i][rows]) / batch_size + self.reg * x
+        return self._locals[i].grad(x, rng, batch_size)
 
     def grads(self, X: np.ndarray) -> np.ndarray:
         return np.einsum("nij,nj->ni", self.H, X) - self.c
 
     def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
-        return self._H_inv[i] @ (y + self.c[i])
+        return self._locals[i].conjugate_grad(y)
 
     def conjugate_grads(self, Y: np.ndarray) -> np.ndarray:
         return np.einsum("nij,nj->ni", self._H_inv, Y + self.c)
@@ -166,6 +172,69 @@ class LeastSquares(DistributedProblem):
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * t))
+
+
+class LocalLeastSquares:
+    """One worker's ``f_i(x) = (1/(2 m)) ||A x - b||^2 + (reg/2) ||x||^2`` on its own rows."""
+
+    def __init__(self, A: np.ndarray, b: np.ndarray, reg: float, H: np.ndarray | None = None,
+                 c: np.ndarray | None = None, H_inv: np.ndarray | None = None) -> None:
+        self.A, self.b, self.reg = A, b, float(reg)
+        self.H = A.T @ A / len(A) + self.reg * np.eye(A.shape[1]) if H is None else H
+        self.c = A.T @ b / len(A) if c is None else c
+        self.H_inv = np.linalg.inv(self.H) if H_inv is None else H_inv
+        self.num_samples, self.dim = A.shape
+
+    def grad(self, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        if batch_size is None:
+            return self.H @ x - self.c
+        rows = rng.integers(0, len(self.b), batch_size)
+        a = self.A[rows]
+        return a.T @ (a @ x - self.b[rows]) / batch_size + self.reg * x
+
+    def conjugate_grad(self, y: np.ndarray) -> np.ndarray:
+        return self.H_inv @ (y + self.c)
+
+
+def _newton(grad, hess, x: np.ndarray, tol: float = 1e-13, max_iter: int = 100) -> np.ndarray:
+    for _ in range(max_iter):
+        g = grad(x)
+        step = np.linalg.solve(hess(x), g)
+        x = x - step
+        if np.linalg.norm(step) <= tol * max(1.0, np.linalg.norm(x)):
+            break
+    return x
+
+
+def _logistic_grad_hess(s: np.ndarray, reg: float, x: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    p = _sigmoid(-(s @ x))
+    g = -(s.T @ p) / len(s) + reg * x
+    h = (s.T * (p * (1 - p))) @ s / len(s) + reg * np.eye(s.shape[1])
+    return g, h
+
+
+class LocalLogistic:
+    """One worker's ``f_i(x) = (1/m) sum_k log(1 + exp(-s_k.x)) + (reg/2) ||x||^2`` on its rows
+    ``s_k = b_k a_k`` (pre-multiplied by their labels)."""
+
+    def __init__(self, S: np.ndarray, reg: float) -> None:
+        self.S, self.reg = S, float(reg)
+        self.num_samples, self.dim = S.shape
+        self._conj_warm = np.zeros(self.dim)
+
+    def grad(self, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        s = self.S if batch_size is None else self.S[rng.integers(0, len(self.S), batch_size)]
+        return -(s.T @ _sigmoid(-(s @ x))) / len(s) + self.reg * x
+
+    def conjugate_grad(self, y: np.ndarray) -> np.ndarray:
+        # Warm-started Newton: dual methods query nearby y's, so two or three steps suffice.
+        x = _newton(lambda x: _logistic_grad_hess(self.S, self.reg, x)[0] - y,
+                    lambda x: _logistic_grad_hess(self.S, self.reg, x)[1], self._conj_warm)
+        self._conj_warm = x
+        return x
 
 
 class Logistic(DistributedProblem):
@@ -195,43 +264,25 @@ class Logistic(DistributedProblem):
         self.x_star = self._newton(lambda x: sum(self._grad_hess(i, x)[0] for i in range(
             self.num_workers)), lambda x: sum(self._grad_hess(i, x)[1] for i in range(
                 self.num_workers)), np.zeros(self.dim))
-        self._conj_warm = np.zeros((self.num_workers, self.dim))
+        self._locals = [LocalLogistic(s, self.reg) for s in self._S]
 
     def local_samples(self, i: int) -> int:
         return len(self._S[i])
 
     def _grad_hess(self, i: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = self._S[i]
-        p = _sigmoid(-(s @ x))
-        g = -(s.T @ p) / len(s) + self.reg * x
-        h = (s.T * (p * (1 - p))) @ s / len(s) + self.reg * np.eye(self.dim)
-        return g, h
+        return _logistic_grad_hess(self._S[i], self.reg, x)
 
-    @staticmethod
-    def _newton(grad, hess, x: np.ndarray, tol: float = 1e-13, max_iter: int = 100) -> np.ndarray:
-        for _ in range(max_iter):
-            g = grad(x)
-            step = np.linalg.solve(hess(x), g)
-            x = x - step
-            if np.linalg.norm(step) <= tol * max(1.0, np.linalg.norm(x)):
-                break
-        return x
+    _newton = staticmethod(_newton)
 
     def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
              batch_size: int | None = None) -> np.ndarray:
-        s = self._S[i] if batch_size is None else self._S[i][
-            rng.integers(0, len(self._S[i]), batch_size)]
-        return -(s.T @ _sigmoid(-(s @ x))) / len(s) + self.reg * x
+        return self._locals[i].grad(x, rng, batch_size)
 
     def grads(self, X: np.ndarray) -> np.ndarray:
         return np.stack([self.grad(i, X[i]) for i in range(self.num_workers)])
 
     def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
-        # Warm-started Newton: dual methods query nearby y's, so two or three steps suffice.
-        x = self._newton(lambda x: self._grad_hess(i, x)[0] - y,
-                         lambda x: self._grad_hess(i, x)[1], self._conj_warm[i])
-        self._conj_warm[i] = x
-        return x
+        return self._locals[i].conjugate_grad(y)
 
 
 def _synthetic_design(num_workers: int, dim: int, samples_per_worker: int, heterogeneity: float,
