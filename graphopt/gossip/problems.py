@@ -23,7 +23,8 @@ from graphopt.partition import Partition
 
 __all__ = ["DistributedProblem", "LeastSquares", "Logistic", "LocalLeastSquares", "LocalLogistic",
            "split_rows",
-           "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem"]
+           "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem",
+           "ModuleTask", "mnist_task"]
 
 
 def split_rows(num_rows: int, split: Partition | np.ndarray | int, seed: int | None = 0
@@ -349,3 +350,82 @@ def libsvm_problem(name: str, split: Partition | np.ndarray | int, *, kind: str 
     y = np.where(np.asarray(y) > 0, 1.0, -1.0)
     cls = Logistic if kind == "logistic" else LeastSquares
     return cls(X, y, split, reg=reg, seed=seed)
+
+
+class ModuleTask:
+    """Any ``torch.nn.Module`` trained on per-worker datasets (for the process runtime).
+
+    ``model_fn()`` builds the model (every worker seeds torch identically first, so all start
+    from the same weights), ``loss_fn(output, target)`` is the loss, ``shards[i] = (X_i, y_i)``
+    worker ``i``'s data, ``test = (X, y)`` a held-out set on which each worker reports its
+    accuracy at checkpoints (classification). Gradients are mini-batches of ``batch_size`` rows.
+    """
+
+    def __init__(self, model_fn: Any, loss_fn: Any, shards: Any, *, test: Any = None,
+                 batch_size: int = 32) -> None:
+        if not callable(model_fn) or not callable(loss_fn):
+            raise TypeError("model_fn and loss_fn must be callables")
+        shards = list(shards)
+        if len(shards) < 2:
+            raise ValueError(f"shards must hold one dataset per worker (>= 2), got {len(shards)}")
+        for i, (X, y) in enumerate(shards):
+            if len(X) != len(y) or len(X) == 0:
+                raise ValueError(f"shard {i} has {len(X)} inputs and {len(y)} targets")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_fn, self.loss_fn, self.shards = model_fn, loss_fn, shards
+        self.test, self.batch_size = test, int(batch_size)
+        self.num_workers = len(shards)
+
+    def restrict(self, i: int) -> "ModuleTask":
+        """The same task holding worker ``i``'s shard only (what its process receives)."""
+        other = ModuleTask.__new__(ModuleTask)
+        other.__dict__.update(self.__dict__)
+        other.shards = [self.shards[i] if k == i else None for k in range(self.num_workers)]
+        return other
+
+
+class _MLP:
+    """Picklable builder of the MNIST MLP (a lambda would not survive spawn)."""
+
+    def __init__(self, hidden: int) -> None:
+        self.hidden = hidden
+
+    def __call__(self) -> Any:
+        import torch
+
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, self.hidden),
+                                   torch.nn.ReLU(), torch.nn.Linear(self.hidden, 10))
+
+
+def _cross_entropy(out: Any, y: Any) -> Any:
+    import torch
+
+    return torch.nn.functional.cross_entropy(out, y)
+
+
+def mnist_task(num_workers: int, *, hidden: int = 64, train_rows: int = 8000,
+               test_rows: int = 2000, batch_size: int = 32, seed: int = 0,
+               root: str | None = None) -> ModuleTask:
+    """An MLP (784-``hidden``-10) on MNIST, the training rows split at random over workers.
+
+    The shared data root holds MNIST's 10,000 test images only (the 60,000 training images are
+    over its size cap), so by default the first ``train_rows`` of a seeded shuffle of those
+    10,000 train and the last ``test_rows`` test; with the training images present
+    (``load_idx('mnist', 'train')``) pass ``train_rows`` up to 60,000.
+    """
+    import torch
+
+    from graphopt.datasets import load_idx
+
+    if train_rows + test_rows > 10_000:
+        raise ValueError(f"train_rows + test_rows must be <= 10000 (MNIST's test split), got "
+                         f"{train_rows} + {test_rows}")
+    images, labels = load_idx("mnist", "test", root=root)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    X = torch.from_numpy(images[order].reshape(-1, 784).astype(np.float32) / 255.0)
+    y = torch.from_numpy(labels[order])
+    parts = split_rows(train_rows, num_workers, seed)
+    shards = [(X[p], y[p]) for p in parts]
+    test = (X[train_rows:train_rows + test_rows], y[train_rows:train_rows + test_rows])
+    return ModuleTask(_MLP(hidden), _cross_entropy, shards, test=test, batch_size=batch_size)

@@ -104,7 +104,6 @@ def plot_runtime(results: Sequence[Any], title: str = "", labels: Sequence[str] 
             (ax.semilogy if metric == "error" else ax.plot)(x, y, marker=".", label=label)
     axes[0].set_xlabel("wall time (s, since the common start)")
     axes[1].set_xlabel("communications (bytes sent, all workers)")
-    axes[1].set_xscale("symlog")
     axes[0].set_ylabel(ERROR_LABEL if metric == "error" else
                        "test accuracy (mean over workers)")
     for ax in axes:

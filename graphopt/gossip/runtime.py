@@ -57,10 +57,12 @@ import numpy as np
 
 from graphopt._io import write_atomic
 from graphopt.gossip.methods import GossipSGDRule, WorkerRule
+from graphopt.gossip.problems import ModuleTask
 from graphopt.graph import Graph
 
 __all__ = ["RUNTIME_METHODS", "ModuleTask", "RuntimeConfig", "RuntimeResult", "WorkerFailure",
-           "worker_schedule", "prepare", "train", "run_worker", "collect"]
+           "worker_schedule", "prepare", "train", "run_worker", "collect", "under_torchrun",
+           "train_torchrun"]
 
 RUNTIME_METHODS = ("dadao", "gossip-sgd", "allreduce")
 GRAD, EDGE, CKPT = 0, 1, 2
@@ -71,29 +73,6 @@ class WorkerFailure(RuntimeError):
 
 
 # ---------------------------------------------------------------------- tasks
-class ModuleTask:
-    """Any ``torch.nn.Module`` trained on per-worker datasets.
-
-    ``model_fn()`` builds the model (seeded by the caller: every worker starts from the same
-    weights), ``loss_fn(output, target)`` is the loss, ``shards[i] = (X_i, y_i)`` worker ``i``'s
-    data, ``test = (X, y)`` a held-out set on which each worker reports its accuracy at
-    checkpoints (classification). Gradients are mini-batches of ``batch_size`` rows.
-    """
-
-    def __init__(self, model_fn: Callable[[], Any], loss_fn: Callable[[Any, Any], Any],
-                 shards: Sequence[tuple[Any, Any]], *, test: tuple[Any, Any] | None = None,
-                 batch_size: int = 32) -> None:
-        if not callable(model_fn) or not callable(loss_fn):
-            raise TypeError("model_fn and loss_fn must be callables")
-        if len(shards) < 2:
-            raise ValueError(f"shards must hold one dataset per worker (>= 2), got {len(shards)}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.model_fn, self.loss_fn, self.shards = model_fn, loss_fn, list(shards)
-        self.test, self.batch_size = test, int(batch_size)
-        self.num_workers = len(self.shards)
-
-
 class _ModuleOracle:
     """One worker's mini-batch loss on its own shard."""
 
@@ -400,6 +379,8 @@ def _init_group(cfg: RuntimeConfig, rank: int, init_method: str | None):
     import torch.distributed as dist
 
     torch.set_num_threads(1)
+    if dist.is_initialized():
+        return dist
     dist.init_process_group("gloo", init_method=init_method, rank=rank,
                             world_size=cfg.num_workers,
                             timeout=datetime.timedelta(seconds=cfg.timeout))
@@ -533,7 +514,7 @@ def run_worker(cfg: RuntimeConfig, rank: int, shard: Any, x0: np.ndarray | None 
     """One worker's whole life: join the group, play its schedule, write its snapshots.
 
     ``shard`` is the worker's own function (``problem.local(rank)``) or, for a
-    :class:`ModuleTask`, ``(task, rank)`` restricted to this worker's data. Failures are written to
+    :class:`ModuleTask`, ``task.restrict(rank)``. Failures are written to
     the snapshot before the exception propagates (the launcher turns them into
     :class:`WorkerFailure`).
     """
@@ -711,7 +692,7 @@ def train(task: Any, graph: Graph, *, method: str = "dadao", rates: Any = "unifo
         _snapshot_path(cfg.out, r).unlink(missing_ok=True)
     init_method = f"tcp://127.0.0.1:{_free_port()}"
     ctx = mp.get_context(start_method)
-    shards = ([task] * cfg.num_workers if isinstance(task, ModuleTask)
+    shards = ([task.restrict(r) for r in range(cfg.num_workers)] if isinstance(task, ModuleTask)
               else [task.local(r) for r in range(cfg.num_workers)])
     procs = [ctx.Process(target=_spawned_worker, args=(cfg, r, shards[r], x0, init_method),
                          name=f"graphopt-gossip-{r}", daemon=True)
@@ -782,3 +763,55 @@ def _print_progress(cfg: RuntimeConfig, started: float) -> None:
     msgs = sum(int(s["rows"][-1][5]) for s in ready)
     print(f"[{time.time() - started:6.1f} s] t = {t:.1f} units  gradients {grads}  "
           f"messages {msgs}", flush=True)
+
+
+def under_torchrun() -> bool:
+    """True in a process started by ``torchrun`` (``RANK``, ``WORLD_SIZE`` and
+    ``MASTER_ADDR`` set)."""
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR"))
+
+
+def train_torchrun(task: Any, cfg: RuntimeConfig, *, x0: np.ndarray | None = None,
+                   csv: str | None = None, png: str | None = None,
+                   json_path: str | None = None, title: str = "") -> RuntimeResult | None:
+    """This process's part of a ``torchrun`` launch (single host: ``cfg.out`` is shared).
+
+    Every rank has built the same ``task`` and ``cfg``; rank 0's rates are broadcast so that both
+    ends of every edge draw the same schedule even if a rate design differed in the last bit.
+    Rank 0 then waits (up to ``cfg.timeout``) for every worker's final snapshot and writes the
+    CSV, PNG and JSON; it returns the result, other ranks return None.
+    """
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    if world != cfg.num_workers:
+        raise ValueError(f"torchrun started {world} processes for a graph of "
+                         f"{cfg.num_workers} nodes")
+    dist = _init_group(cfg, rank, "env://")
+    shared = [cfg.rates if rank == 0 else None]
+    dist.broadcast_object_list(shared, 0)
+    cfg.rates = np.asarray(shared[0])
+    shard = task.restrict(rank) if isinstance(task, ModuleTask) else task.local(rank)
+    failure = None
+    try:
+        run_worker(cfg, rank, shard, x0, "env://")
+    except Exception as e:  # rank 0 still writes what the others completed
+        failure = f"worker {rank}: {type(e).__name__}: {e}"
+        if rank != 0:
+            raise
+    if rank != 0:
+        return None
+    deadline = time.time() + cfg.timeout
+    while time.time() < deadline:
+        metas = [_read_snapshot(_snapshot_path(cfg.out, r)) for r in range(world)]
+        states = [m["meta"]["status"] if m else "missing" for m in metas]
+        if all(st in ("done", "failed") for st in states):
+            break
+        time.sleep(0.1)
+    failed = [r for r, st in enumerate(states) if st != "done"]
+    if failed and failure is None:
+        failure = f"worker failure: workers {failed} did not finish ({[states[r] for r in failed]})"
+    result = collect(cfg, task, "failed" if failure else "done", failure,
+                     csv or str(Path(cfg.out) / "progress.csv"),
+                     png or str(Path(cfg.out) / "progress.png"), json_path, title)
+    if failure:
+        raise WorkerFailure(failure)
+    return result
