@@ -92,7 +92,7 @@ class _ModuleOracle:
         rows = torch.randint(0, len(self.X), (self.batch_size,), generator=self.gen)
         loss = self.loss_fn(model(self.X[rows]), self.y[rows])
         loss.backward()
-        return float(loss)
+        return loss.item()
 
     def accuracy(self, model) -> float:
         import torch
@@ -388,10 +388,12 @@ def _init_group(cfg: RuntimeConfig, rank: int, init_method: str | None):
 
 
 def _start_time(dist, rank: int) -> float:
-    """Rank 0 picks the common wall-clock start a little ahead; everyone waits for it."""
+    """Rank 0 picks the common wall-clock start a little ahead, once every worker is set up
+    (the barrier), and everyone waits for it."""
     import torch
 
-    t = torch.tensor([time.time() + 0.3 if rank == 0 else 0.0], dtype=torch.float64)
+    dist.barrier()
+    t = torch.tensor([time.time() + 0.2 if rank == 0 else 0.0], dtype=torch.float64)
     dist.broadcast(t, 0)
     return float(t[0])
 
@@ -461,8 +463,6 @@ def _allreduce_loop(cfg: RuntimeConfig, rank: int, x, oracle, dist, rec: _Record
     is up; the decision travels in the all-reduced buffer, so all stop on the same round."""
     import torch
 
-    start = _start_time(dist, rank)
-    _wait_until(start)
     n, compute, c = cfg.num_workers, cfg.grad_time * cfg.speed[rank], rec.counts
     next_ckpt, k = 0.0, 0
     params = (lambda: x) if model is None else (
@@ -470,6 +470,8 @@ def _allreduce_loop(cfg: RuntimeConfig, rank: int, x, oracle, dist, rec: _Record
     if model is not None:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
         grads_of = list(model.parameters())
+    start = _start_time(dist, rank)
+    _wait_until(start)
     while True:
         now = (time.time() - start) / cfg.time_unit
         if now >= next_ckpt:
@@ -645,6 +647,16 @@ def collect(cfg: RuntimeConfig, task: Any, status: str = "done", error: str | No
     return result
 
 
+def _warm_up_optimizer() -> None:
+    """The first optimizer step imports torch's compiler stack (seconds of CPU); pay it once
+    in the launcher so that forked workers start their clocks warm."""
+    import torch
+
+    p = torch.nn.Parameter(torch.zeros(1))
+    p.grad = torch.zeros(1)
+    torch.optim.SGD([p], lr=0.1).step()
+
+
 def _stop(procs: list) -> None:
     """Terminate the workers still alive (by their own process ids), then kill stragglers."""
     for p in procs:
@@ -682,6 +694,9 @@ def train(task: Any, graph: Graph, *, method: str = "dadao", rates: Any = "unifo
     import multiprocessing as mp
 
     import torch.distributed  # noqa: F401  (imported once here, inherited by forked workers)
+
+    if isinstance(task, ModuleTask):
+        _warm_up_optimizer()
 
     cfg = prepare(task, graph, method=method, rates=rates, workers=workers, out=out,
                   time_unit=time_unit, time_limit=time_limit, seed=seed, speed=speed,

@@ -16,6 +16,7 @@ simulated time, wall clock, target error) and records the :class:`History`.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -221,7 +222,7 @@ class Tracker:
         h.comms.append(self.comms)
         h.error.append(float(error))
         h.wall.append(wall)
-        if not np.isfinite(error):
+        if not math.isfinite(error):
             h.stop_reason = "diverged"
         elif len(h.error) > 1 and error <= self.tol * h.error[0]:
             h.stop_reason = "tol"
@@ -250,7 +251,8 @@ class Tracker:
         return self.events // self.record_every > before // self.record_every
 
     def sync_bar(self) -> None:
-        self._bar.update(self.events - self._bar.n)
+        if not self._bar.disable:
+            self._bar.update(self.events - self._bar.n)
 
     def close(self) -> History:
         self.sync_bar()
