@@ -5,6 +5,7 @@ named communication graph, and real decentralized training with one process per 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -119,6 +120,8 @@ def _train_task(args: argparse.Namespace, n: int):
 def _train(args: argparse.Namespace) -> int:
     from ..gossip import runtime
 
+    if args.n is None:  # torchrun claims abbreviations of --n, so --workers alone is enough
+        args.n = args.workers or int(os.environ.get("WORLD_SIZE", 0)) or 16
     if args.workers is not None and args.workers != args.n:
         raise CLIError(f"--workers {args.workers} does not match the graph's --n {args.n}")
     graph = _graph(args)
@@ -227,4 +230,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="output folder")
     t.add_argument("--json", default=None, help="write a summary with per-worker counts here")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
-    t.set_defaults(func=_train)
+    t.set_defaults(func=_train, n=None)
