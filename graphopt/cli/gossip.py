@@ -1,9 +1,12 @@
-"""``graphopt gossip rates`` and ``graphopt gossip run``: edge-rate designs and convergence runs
-of DADAO (Nabli & Oyallon, ICML 2023) and its baselines on a named communication graph."""
+"""``graphopt gossip rates``, ``graphopt gossip run`` and ``graphopt gossip train``: edge-rate
+designs, simulated convergence runs of DADAO (Nabli & Oyallon, ICML 2023) and its baselines on a
+named communication graph, and real decentralized training with one process per worker."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from . import CLIError
@@ -75,15 +78,90 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{name:<20} {h.stop_reason:<10} grads {h.grads[-1]:>9}  comms {h.comms[-1]:>9}  "
               f"relative error {h.relative_error[-1]:.3e}")
     out = Path(args.out)
-    plot = save_convergence_plot(histories, out / "convergence.png")
+    title = (f"{args.graph} graph, n = {graph.num_nodes}, {args.problem} (d = {problem.dim}), "
+             f"{args.rates} rates")
+    plot = save_convergence_plot(histories, out / "convergence.png", title=title)
     table = save_histories_csv(histories, out / "convergence.csv")
     print(f"wrote {plot} and {table}")
     return 0
 
 
+def _parse_speed(text: str | None, n: int) -> list[float] | None:
+    """``"3:5"`` (worker 3 five times slower), ``"3:5,6:2"``, or ``n`` comma-separated factors."""
+    if not text:
+        return None
+    try:
+        if ":" in text:
+            speed = [1.0] * n
+            for item in text.split(","):
+                rank, factor = item.split(":")
+                if not 0 <= int(rank) < n:
+                    raise CLIError(f"--speed: worker {rank} is not in 0..{n - 1}")
+                speed[int(rank)] = float(factor)
+            return speed
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CLIError(f"--speed: expected 'RANK:FACTOR[,...]' or {n} factors, got {text!r}")
+
+
+def _train_task(args: argparse.Namespace, n: int):
+    from ..gossip.problems import mnist_task
+
+    if args.problem == "mnist":
+        return mnist_task(n, hidden=args.hidden, train_rows=args.train_rows,
+                          batch_size=args.batch_size or 32, seed=args.seed, root=args.root)
+    if args.problem == "least_squares":
+        return synthetic_least_squares(n, args.dim, args.samples,
+                                       heterogeneity=args.heterogeneity, seed=args.seed)
+    return libsvm_problem(args.problem, n, reg=args.reg, max_samples=args.samples * n,
+                          seed=args.seed, root=args.root)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ..gossip import runtime
+
+    if args.n is None:  # torchrun claims abbreviations of --n, so --workers alone is enough
+        args.n = args.workers or int(os.environ.get("WORLD_SIZE", 0)) or 16
+    if args.workers is not None and args.workers != args.n:
+        raise CLIError(f"--workers {args.workers} does not match the graph's --n {args.n}")
+    graph = _graph(args)
+    task = _train_task(args, graph.num_nodes)
+    out = Path(args.out)
+    options = dict(method=args.method, rates=args.rates, workers=args.workers, out=out,
+                   time_unit=args.time_unit, time_limit=args.time_limit, seed=args.seed,
+                   speed=_parse_speed(args.speed, graph.num_nodes), grad_time=args.grad_time,
+                   max_lag=args.max_lag, checkpoint_every=args.checkpoint_every,
+                   timeout=args.timeout, lr=args.lr, batch_size=args.batch_size)
+    title = (f"{args.method} on {args.graph} (n = {graph.num_nodes}), {args.problem}, "
+             f"{args.rates} rates, {graph.num_nodes} processes")
+    files = dict(csv=str(out / "train.csv"), png=str(out / "train.png"), json_path=args.json,
+                 title=title)
+    try:
+        if runtime.under_torchrun():
+            cfg = runtime.prepare(task, graph, **options)
+            res = runtime.train_torchrun(task, cfg, **files)
+            if res is None:
+                return 0
+        else:
+            print(f"{title}: time unit {args.time_unit} s, time limit {args.time_limit} s",
+                  flush=True)
+            res = runtime.train(task, graph, progress=not args.quiet, **options, **files)
+    except runtime.WorkerFailure as e:
+        print(f"graphopt gossip train: {e}", file=sys.stderr)
+        print(f"completed checkpoints written to {out}", file=sys.stderr)
+        return 1
+    last = res.rows[-1]
+    metric = (f"relative error {last['relative_error']:.3e}" if res.metric == "error"
+              else f"test accuracy {last['accuracy']:.4f}")
+    print(f"{res.method}: {metric} after {last['wall']:.1f} s, {last['grads']} gradients, "
+          f"{last['comms']} communications, {last['bytes']} bytes")
+    print("wrote", ", ".join(res.files.values()))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("gossip", help="decentralized optimization: DADAO and baselines")
-    sub = p.add_subparsers(dest="gossip_command", metavar="{rates,run}", required=True)
+    sub = p.add_subparsers(dest="gossip_command", metavar="{rates,run,train}", required=True)
 
     def graph_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--graph", default="barbell", choices=sorted(COMMUNICATION_GRAPHS),
@@ -115,3 +193,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, help="output folder")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=_run)
+
+    t = sub.add_parser("train", help="real decentralized training: one process per worker "
+                       "(torch.distributed, gloo); writes train.csv, train.png")
+    graph_args(t)
+    t.add_argument("--workers", type=int, default=None,
+                   help="number of worker processes (must equal --n)")
+    t.add_argument("--method", default="dadao", choices=("dadao", "gossip-sgd", "allreduce"))
+    t.add_argument("--problem", default="a9a", choices=("a9a", "w8a", "least_squares", "mnist"))
+    t.add_argument("--rates", default="uniform", choices=("uniform", "sdp", "first_order"),
+                   help="edge rates (designed at DADAO's threshold 2 chi1 chi2 = 1)")
+    t.add_argument("--time-unit", type=float, default=0.05,
+                   help="seconds of wall clock per unit of the methods' Poisson clocks")
+    t.add_argument("--time-limit", type=float, default=10.0, help="seconds of training")
+    t.add_argument("--checkpoint-every", type=float, default=2.0,
+                   help="time units between snapshots")
+    t.add_argument("--speed", default=None,
+                   help="straggler slowdowns, e.g. '3:5' (worker 3 five times slower)")
+    t.add_argument("--grad-time", type=float, default=0.0,
+                   help="emulated compute seconds per gradient (times the worker's --speed)")
+    t.add_argument("--max-lag", type=float, default=2.0,
+                   help="time units after which a late gradient event is skipped")
+    t.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds before a silent peer counts as failed")
+    t.add_argument("--lr", type=float, default=None,
+                   help="gossip-sgd / allreduce step (default 1/(2L), 0.05 for mnist)")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch rows (default: full local gradient; 32 for mnist)")
+    t.add_argument("--samples", type=int, default=500, help="rows per worker (a9a, w8a)")
+    t.add_argument("--dim", type=int, default=10, help="features (least_squares)")
+    t.add_argument("--heterogeneity", type=float, default=1.0)
+    t.add_argument("--reg", type=float, default=0.1, help="l2 regularization (a9a, w8a)")
+    t.add_argument("--hidden", type=int, default=64, help="MLP hidden units (mnist)")
+    t.add_argument("--train-rows", type=int, default=8000, help="MNIST training rows")
+    t.add_argument("--root", default=None, help="data root (default: graphopt's)")
+    t.add_argument("--out", required=True, help="output folder")
+    t.add_argument("--json", default=None, help="write a summary with per-worker counts here")
+    t.add_argument("--quiet", action="store_true", help="no progress lines")
+    t.set_defaults(func=_train, n=None)

@@ -4,8 +4,10 @@
 ``rates``: edge-rate design (uniform at DADAO's threshold, the min-total-rate SDP and its
 first-order counterpart, max-λ2, FMMC/FDLA, Metropolis and max-degree weights).
 ``problems``: distributed least squares and ℓ2-logistic regression with μ, L and the exact optimum.
-``dadao``, ``baselines``: DADAO and gossip / DGD / MSDA / ADOM+ / Continuized on one event
-simulator (``simulator``); ``runner.run`` picks a method by name; ``report`` plots and writes CSV.
+``methods``: asynchronous methods as per-worker state plus event handlers (``WorkerRule``), driven
+by two drivers: the event simulator (``simulator``) and the process runtime (``runtime``, one
+process per worker over torch.distributed). ``dadao``, ``baselines``: DADAO and gossip / DGD / MSDA
+/ ADOM+ / Continuized; ``runner.run`` picks a method by name; ``report`` plots and writes CSV.
 """
 
 from graphopt.gossip.spectral import (
@@ -49,14 +51,17 @@ from graphopt.gossip.problems import (
     DistributedProblem,
     LeastSquares,
     Logistic,
+    ModuleTask,
     averaging_problem,
     libsvm_problem,
+    mnist_task,
     split_rows,
     synthetic_least_squares,
     synthetic_logistic,
 )
 from graphopt.gossip.simulator import GossipMethod, History
-from graphopt.gossip.dadao import DADAO, dadao_constants
+from graphopt.gossip.methods import GossipSGDRule, WorkerRule
+from graphopt.gossip.dadao import DADAO, DadaoRule, dadao_constants
 from graphopt.gossip.baselines import (
     DGD,
     MSDA,
@@ -66,10 +71,15 @@ from graphopt.gossip.baselines import (
     SynchronousGossip,
 )
 from graphopt.gossip.runner import METHODS, make_method, run
-from graphopt.gossip.report import plot_convergence, save_convergence_plot, save_histories_csv
+from graphopt.gossip.report import (plot_convergence, plot_runtime, save_convergence_plot,
+                                    save_histories_csv, save_runtime_csv, save_runtime_plot)
+from graphopt.gossip.runtime import RuntimeResult, WorkerFailure, train
 
 __all__ += ["DistributedProblem", "LeastSquares", "Logistic", "averaging_problem",
             "libsvm_problem", "split_rows", "synthetic_least_squares", "synthetic_logistic",
             "GossipMethod", "History", "DADAO", "dadao_constants", "DGD", "MSDA", "ADOMPlus",
             "Continuized", "RandomizedGossip", "SynchronousGossip", "METHODS", "make_method", "run",
-            "plot_convergence", "save_convergence_plot", "save_histories_csv"]
+            "plot_convergence", "save_convergence_plot", "save_histories_csv",
+            "ModuleTask", "mnist_task", "WorkerRule", "GossipSGDRule", "DadaoRule",
+            "plot_runtime", "save_runtime_csv", "save_runtime_plot", "RuntimeResult",
+            "WorkerFailure", "train"]

@@ -11,6 +11,10 @@
 - Continuized accelerated decentralized method (Even et al., NeurIPS 2021, Appendix H), with
   edge resistances computed once (the reference code recomputes a pseudo-inverse per event).
 
+The asynchronous ones (randomized gossip, Continuized; DADAO in :mod:`graphopt.gossip.dadao`) are
+written once as per-worker rules (:class:`~graphopt.gossip.methods.WorkerRule`) that the simulator
+and the process runtime both drive; the synchronous ones run on the simulator only.
+
 Every method counts local gradient evaluations (dual methods: conjugate-gradient evaluations)
 and edge activations (one pairwise exchange; a synchronous round over ``E`` edges costs ``E``),
 so all methods compare on both axes. Dual methods assume each ``f_i`` has a cheap conjugate
@@ -23,13 +27,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphopt.gossip import rates as design
+from graphopt.gossip.methods import ArrayState, FlowBasis, FlowState, WorkerRule
 from graphopt.gossip.simulator import (GossipMethod, LinearFlow, Topology, Tracker, drive,
                                        resolve_rates)
 from graphopt.gossip.spectral import gossip_spectrum, rate_laplacian
 from graphopt.graph import Graph
 
 __all__ = ["RandomizedGossip", "SynchronousGossip", "DGD", "MSDA", "ADOMPlus", "Continuized",
-           "gossip_matrix"]
+           "gossip_matrix", "RandomizedGossipRule", "ContinuizedRule"]
 
 _WEIGHTS = {"metropolis": "metropolis_weights", "max_degree": "max_degree_weights",
             "fmmc": "fmmc_weights", "fdla": "fdla_weights"}
@@ -76,6 +81,29 @@ def _single_graph(graphs: list[Graph], name: str) -> Graph:
     return graphs[0]
 
 
+class RandomizedGossipRule(WorkerRule):
+    """Randomized gossip for one worker: no gradient events, ``x <- (x_i + x_j) / 2`` at an edge
+    event (Boyd et al., 2006)."""
+
+    name = "randomized_gossip"
+    node_rate = 0.0
+
+    def init(self, x0: np.ndarray, t0: float = 0.0) -> ArrayState:
+        return ArrayState(np.array(x0, dtype=np.float64), t0)
+
+    def advance(self, state: ArrayState, t: float) -> None:
+        state.t = t
+
+    def message(self, state: ArrayState, oracle=None) -> np.ndarray:
+        return state.x.copy()
+
+    def on_message(self, state: ArrayState, own: np.ndarray, peer: np.ndarray, edge: int) -> None:
+        state.x[...] = 0.5 * (own + peer)
+
+    def params(self, state: ArrayState) -> np.ndarray:
+        return state.x
+
+
 class RandomizedGossip(GossipMethod):
     """Randomized gossip averaging: at the events of edge ``(i, j)`` (rate ``rates[e]``) both
     endpoints take the average ``(x_i + x_j) / 2``.
@@ -98,9 +126,12 @@ class RandomizedGossip(GossipMethod):
         topologies = [Topology(e, resolve_rates(g, self.rates)) for g, e in zip(graphs, edges)]
         x = _local_minimizers(problem)
         tracker.grads += problem.num_workers
+        rule = RandomizedGossipRule()
+        states = [ArrayState(row) for row in x]
+        exchange = rule.exchange
 
         def on_edge(i: int, j: int, t: float) -> None:
-            x[i] = x[j] = 0.5 * (x[i] + x[j])
+            exchange(states[i], states[j], None, None, -1)
             tracker.comms += 1
 
         drive(tracker, np.random.default_rng(self.seed), problem.num_workers, topologies,
@@ -300,6 +331,50 @@ class ADOMPlus(GossipMethod):
         return state["x"]
 
 
+class ContinuizedRule(WorkerRule):
+    """Continuized (Even et al., 2021) for one worker: ``(y, z)`` mix by a linear ODE; at an edge
+    event both endpoints send ``grad f^*(y)`` and move ``y`` by ``-gamma R_e (g_i - g_j)`` and
+    ``z`` by ``-gamma~ (g_i - g_j)``. No gradient events of its own: the conjugate gradients are
+    taken at edge events (each counts as one gradient)."""
+
+    name = "continuized"
+    node_rate = 0.0
+
+    def __init__(self, eta: float, gamma: float, gamma_tilde: float,
+                 resistances: np.ndarray) -> None:
+        self.basis = FlowBasis(np.array([[-eta, eta], [eta, -eta]]))
+        self.read_y = self.basis.observer(np.array([1.0, 0.0]))
+        self.read_z = self.basis.observer(np.array([0.0, 1.0]))
+        # One kick moves y by -gamma R_e g and z by -gamma~ g; R_e varies, so split the two.
+        self.kick_y = self.basis.kick(np.array([-gamma, 0.0]))
+        self.kick_z = self.basis.kick(np.array([0.0, -gamma_tilde]))
+        self.resistances = np.asarray(resistances, dtype=np.float64)
+        self._w_col = self.basis.w_col
+
+    def init(self, x0: np.ndarray, t0: float = 0.0) -> FlowState:
+        return FlowState(self.basis.to_eigen(np.zeros((2, len(x0)))), t0)
+
+    def advance(self, state: FlowState, t: float) -> None:
+        state.advance(self._w_col, t)
+
+    def message(self, state: FlowState, oracle=None) -> np.ndarray:
+        return oracle.conjugate_grad((self.read_y @ state.u).real)
+
+    def on_message(self, state: FlowState, own: np.ndarray, peer: np.ndarray, edge: int) -> None:
+        state.u += np.multiply.outer(self.resistances[edge] * self.kick_y + self.kick_z,
+                                     own - peer)
+
+    def exchange(self, si: FlowState, sj: FlowState, oi, oj, edge: int) -> None:
+        jump = np.multiply.outer(self.resistances[edge] * self.kick_y + self.kick_z,
+                                 self.message(si, oi) - self.message(sj, oj))
+        si.u += jump
+        sj.u -= jump
+
+    def dual(self, state: FlowState) -> np.ndarray:
+        """``z``, whose conjugate gradient is the worker's primal iterate."""
+        return (self.read_z @ state.u).real
+
+
 class Continuized(GossipMethod):
     """Continuized accelerated decentralized method (Even et al., 2021, Appendix H).
 
@@ -329,19 +404,18 @@ class Continuized(GossipMethod):
         gamma = mu / (2 * r_over_p)
         gamma_t = np.sqrt(L * mu / (2 * mu_gossip * r_over_p))
         n = problem.num_workers
-        flow = LinearFlow(np.array([[-eta, eta], [eta, -eta]]), np.zeros((n, 2, problem.dim)))
-        read_y, read_z = flow.observer(np.array([1.0, 0.0])), flow.observer(np.array([0.0, 1.0]))
-        # One kick moves y by -gamma R_e g and z by -gamma~ g; R_e varies, so split the two.
-        kick_y, kick_z = flow.kick(np.array([-gamma, 0.0])), flow.kick(np.array([0.0, -gamma_t]))
+        rule = ContinuizedRule(eta, gamma, gamma_t, R)
+        flow = LinearFlow(rule.basis.M, np.zeros((n, 2, problem.dim)), basis=rule.basis)
+        states, u, read_z = flow.states, flow.u, rule.read_z
         edge_id = {(int(a), int(b)): k for k, (a, b) in enumerate(edges[0])}
-        conj, outer, u = problem.conjugate_grad, np.multiply.outer, flow.u
+        oracles = [problem.local(i) for i in range(n)]
+        advance, exchange = rule.advance, rule.exchange
 
         def on_edge(i: int, j: int, t: float) -> None:
-            ui, uj = flow.advance(i, t), flow.advance(j, t)
-            g = conj(i, (read_y @ ui).real) - conj(j, (read_y @ uj).real)
-            jump = outer(R[edge_id[i, j]] * kick_y + kick_z, g)
-            ui += jump
-            uj -= jump
+            si, sj = states[i], states[j]
+            advance(si, t)
+            advance(sj, t)
+            exchange(si, sj, oracles[i], oracles[j], edge_id[i, j])
             tracker.grads += 2
             tracker.comms += 1
 

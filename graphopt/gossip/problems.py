@@ -21,8 +21,10 @@ import scipy.sparse as sp
 
 from graphopt.partition import Partition
 
-__all__ = ["DistributedProblem", "LeastSquares", "Logistic", "split_rows",
-           "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem"]
+__all__ = ["DistributedProblem", "LeastSquares", "Logistic", "LocalLeastSquares", "LocalLogistic",
+           "split_rows",
+           "synthetic_least_squares", "synthetic_logistic", "averaging_problem", "libsvm_problem",
+           "ModuleTask", "mnist_task"]
 
 
 def split_rows(num_rows: int, split: Partition | np.ndarray | int, seed: int | None = 0
@@ -100,6 +102,13 @@ class DistributedProblem:
     def local_samples(self, i: int) -> int:
         raise NotImplementedError
 
+    def local(self, i: int) -> Any:
+        """Worker ``i``'s own function, holding only its rows: ``grad(x, rng, batch_size)``,
+        ``conjugate_grad(y)`` and ``num_samples`` (what a worker process receives)."""
+        if not 0 <= i < self.num_workers:
+            raise ValueError(f"worker index must be in [0, {self.num_workers}), got {i}")
+        return self._locals[i]
+
 
 def _as_rows(A: Any, rows: np.ndarray) -> np.ndarray:
     block = A[rows]
@@ -142,23 +151,21 @@ class LeastSquares(DistributedProblem):
         self._check_constants()
         self.x_star = np.linalg.solve(self.H.sum(0), self.c.sum(0))
         self._H_inv = np.linalg.inv(self.H)
+        self._locals = [LocalLeastSquares(a, y, self.reg, H, c, H_inv) for a, y, H, c, H_inv
+                        in zip(self._A, self._b, self.H, self.c, self._H_inv)]
 
     def local_samples(self, i: int) -> int:
         return len(self._b[i])
 
     def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
              batch_size: int | None = None) -> np.ndarray:
-        if batch_size is None:
-            return self.H[i] @ x - self.c[i]
-        rows = rng.integers(0, len(self._b[i]), batch_size)
-        a = self._A[i][rows]
-        return a.T @ (a @ x - self._b[i][rows]) / batch_size + self.reg * x
+        return self._locals[i].grad(x, rng, batch_size)
 
     def grads(self, X: np.ndarray) -> np.ndarray:
         return np.einsum("nij,nj->ni", self.H, X) - self.c
 
     def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
-        return self._H_inv[i] @ (y + self.c[i])
+        return self._locals[i].conjugate_grad(y)
 
     def conjugate_grads(self, Y: np.ndarray) -> np.ndarray:
         return np.einsum("nij,nj->ni", self._H_inv, Y + self.c)
@@ -166,6 +173,69 @@ class LeastSquares(DistributedProblem):
 
 def _sigmoid(t: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * t))
+
+
+class LocalLeastSquares:
+    """One worker's ``f_i(x) = (1/(2 m)) ||A x - b||^2 + (reg/2) ||x||^2`` on its own rows."""
+
+    def __init__(self, A: np.ndarray, b: np.ndarray, reg: float, H: np.ndarray | None = None,
+                 c: np.ndarray | None = None, H_inv: np.ndarray | None = None) -> None:
+        self.A, self.b, self.reg = A, b, float(reg)
+        self.H = A.T @ A / len(A) + self.reg * np.eye(A.shape[1]) if H is None else H
+        self.c = A.T @ b / len(A) if c is None else c
+        self.H_inv = np.linalg.inv(self.H) if H_inv is None else H_inv
+        self.num_samples, self.dim = A.shape
+
+    def grad(self, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        if batch_size is None:
+            return self.H @ x - self.c
+        rows = rng.integers(0, len(self.b), batch_size)
+        a = self.A[rows]
+        return a.T @ (a @ x - self.b[rows]) / batch_size + self.reg * x
+
+    def conjugate_grad(self, y: np.ndarray) -> np.ndarray:
+        return self.H_inv @ (y + self.c)
+
+
+def _newton(grad, hess, x: np.ndarray, tol: float = 1e-13, max_iter: int = 100) -> np.ndarray:
+    for _ in range(max_iter):
+        g = grad(x)
+        step = np.linalg.solve(hess(x), g)
+        x = x - step
+        if np.linalg.norm(step) <= tol * max(1.0, np.linalg.norm(x)):
+            break
+    return x
+
+
+def _logistic_grad_hess(s: np.ndarray, reg: float, x: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    p = _sigmoid(-(s @ x))
+    g = -(s.T @ p) / len(s) + reg * x
+    h = (s.T * (p * (1 - p))) @ s / len(s) + reg * np.eye(s.shape[1])
+    return g, h
+
+
+class LocalLogistic:
+    """One worker's ``f_i(x) = (1/m) sum_k log(1 + exp(-s_k.x)) + (reg/2) ||x||^2`` on its rows
+    ``s_k = b_k a_k`` (pre-multiplied by their labels)."""
+
+    def __init__(self, S: np.ndarray, reg: float) -> None:
+        self.S, self.reg = S, float(reg)
+        self.num_samples, self.dim = S.shape
+        self._conj_warm = np.zeros(self.dim)
+
+    def grad(self, x: np.ndarray, rng: np.random.Generator | None = None,
+             batch_size: int | None = None) -> np.ndarray:
+        s = self.S if batch_size is None else self.S[rng.integers(0, len(self.S), batch_size)]
+        return -(s.T @ _sigmoid(-(s @ x))) / len(s) + self.reg * x
+
+    def conjugate_grad(self, y: np.ndarray) -> np.ndarray:
+        # Warm-started Newton: dual methods query nearby y's, so two or three steps suffice.
+        x = _newton(lambda x: _logistic_grad_hess(self.S, self.reg, x)[0] - y,
+                    lambda x: _logistic_grad_hess(self.S, self.reg, x)[1], self._conj_warm)
+        self._conj_warm = x
+        return x
 
 
 class Logistic(DistributedProblem):
@@ -195,43 +265,25 @@ class Logistic(DistributedProblem):
         self.x_star = self._newton(lambda x: sum(self._grad_hess(i, x)[0] for i in range(
             self.num_workers)), lambda x: sum(self._grad_hess(i, x)[1] for i in range(
                 self.num_workers)), np.zeros(self.dim))
-        self._conj_warm = np.zeros((self.num_workers, self.dim))
+        self._locals = [LocalLogistic(s, self.reg) for s in self._S]
 
     def local_samples(self, i: int) -> int:
         return len(self._S[i])
 
     def _grad_hess(self, i: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = self._S[i]
-        p = _sigmoid(-(s @ x))
-        g = -(s.T @ p) / len(s) + self.reg * x
-        h = (s.T * (p * (1 - p))) @ s / len(s) + self.reg * np.eye(self.dim)
-        return g, h
+        return _logistic_grad_hess(self._S[i], self.reg, x)
 
-    @staticmethod
-    def _newton(grad, hess, x: np.ndarray, tol: float = 1e-13, max_iter: int = 100) -> np.ndarray:
-        for _ in range(max_iter):
-            g = grad(x)
-            step = np.linalg.solve(hess(x), g)
-            x = x - step
-            if np.linalg.norm(step) <= tol * max(1.0, np.linalg.norm(x)):
-                break
-        return x
+    _newton = staticmethod(_newton)
 
     def grad(self, i: int, x: np.ndarray, rng: np.random.Generator | None = None,
              batch_size: int | None = None) -> np.ndarray:
-        s = self._S[i] if batch_size is None else self._S[i][
-            rng.integers(0, len(self._S[i]), batch_size)]
-        return -(s.T @ _sigmoid(-(s @ x))) / len(s) + self.reg * x
+        return self._locals[i].grad(x, rng, batch_size)
 
     def grads(self, X: np.ndarray) -> np.ndarray:
         return np.stack([self.grad(i, X[i]) for i in range(self.num_workers)])
 
     def conjugate_grad(self, i: int, y: np.ndarray) -> np.ndarray:
-        # Warm-started Newton: dual methods query nearby y's, so two or three steps suffice.
-        x = self._newton(lambda x: self._grad_hess(i, x)[0] - y,
-                         lambda x: self._grad_hess(i, x)[1], self._conj_warm[i])
-        self._conj_warm[i] = x
-        return x
+        return self._locals[i].conjugate_grad(y)
 
 
 def _synthetic_design(num_workers: int, dim: int, samples_per_worker: int, heterogeneity: float,
@@ -298,3 +350,82 @@ def libsvm_problem(name: str, split: Partition | np.ndarray | int, *, kind: str 
     y = np.where(np.asarray(y) > 0, 1.0, -1.0)
     cls = Logistic if kind == "logistic" else LeastSquares
     return cls(X, y, split, reg=reg, seed=seed)
+
+
+class ModuleTask:
+    """Any ``torch.nn.Module`` trained on per-worker datasets (for the process runtime).
+
+    ``model_fn()`` builds the model (every worker seeds torch identically first, so all start
+    from the same weights), ``loss_fn(output, target)`` is the loss, ``shards[i] = (X_i, y_i)``
+    worker ``i``'s data, ``test = (X, y)`` a held-out set on which each worker reports its
+    accuracy at checkpoints (classification). Gradients are mini-batches of ``batch_size`` rows.
+    """
+
+    def __init__(self, model_fn: Any, loss_fn: Any, shards: Any, *, test: Any = None,
+                 batch_size: int = 32) -> None:
+        if not callable(model_fn) or not callable(loss_fn):
+            raise TypeError("model_fn and loss_fn must be callables")
+        shards = list(shards)
+        if len(shards) < 2:
+            raise ValueError(f"shards must hold one dataset per worker (>= 2), got {len(shards)}")
+        for i, (X, y) in enumerate(shards):
+            if len(X) != len(y) or len(X) == 0:
+                raise ValueError(f"shard {i} has {len(X)} inputs and {len(y)} targets")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_fn, self.loss_fn, self.shards = model_fn, loss_fn, shards
+        self.test, self.batch_size = test, int(batch_size)
+        self.num_workers = len(shards)
+
+    def restrict(self, i: int) -> "ModuleTask":
+        """The same task holding worker ``i``'s shard only (what its process receives)."""
+        other = ModuleTask.__new__(ModuleTask)
+        other.__dict__.update(self.__dict__)
+        other.shards = [self.shards[i] if k == i else None for k in range(self.num_workers)]
+        return other
+
+
+class _MLP:
+    """Picklable builder of the MNIST MLP (a lambda would not survive spawn)."""
+
+    def __init__(self, hidden: int) -> None:
+        self.hidden = hidden
+
+    def __call__(self) -> Any:
+        import torch
+
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, self.hidden),
+                                   torch.nn.ReLU(), torch.nn.Linear(self.hidden, 10))
+
+
+def _cross_entropy(out: Any, y: Any) -> Any:
+    import torch
+
+    return torch.nn.functional.cross_entropy(out, y)
+
+
+def mnist_task(num_workers: int, *, hidden: int = 64, train_rows: int = 8000,
+               test_rows: int = 2000, batch_size: int = 32, seed: int = 0,
+               root: str | None = None) -> ModuleTask:
+    """An MLP (784-``hidden``-10) on MNIST, the training rows split at random over workers.
+
+    The shared data root holds MNIST's 10,000 test images only (the 60,000 training images are
+    over its size cap), so by default the first ``train_rows`` of a seeded shuffle of those
+    10,000 train and the last ``test_rows`` test; with the training images present
+    (``load_idx('mnist', 'train')``) pass ``train_rows`` up to 60,000.
+    """
+    import torch
+
+    from graphopt.datasets import load_idx
+
+    if train_rows + test_rows > 10_000:
+        raise ValueError(f"train_rows + test_rows must be <= 10000 (MNIST's test split), got "
+                         f"{train_rows} + {test_rows}")
+    images, labels = load_idx("mnist", "test", root=root)
+    order = np.random.default_rng(seed).permutation(len(labels))
+    X = torch.from_numpy(images[order].reshape(-1, 784).astype(np.float32) / 255.0)
+    y = torch.from_numpy(labels[order])
+    parts = split_rows(train_rows, num_workers, seed)
+    shards = [(X[p], y[p]) for p in parts]
+    test = (X[train_rows:train_rows + test_rows], y[train_rows:train_rows + test_rows])
+    return ModuleTask(_MLP(hidden), _cross_entropy, shards, test=test, batch_size=batch_size)

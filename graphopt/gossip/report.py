@@ -1,5 +1,7 @@
 """Convergence plots and CSV files for runs of :mod:`graphopt.gossip` methods (DADAO, Nabli &
-Oyallon, ICML 2023, and baselines): error against gradients and against communications."""
+Oyallon, ICML 2023, and baselines): error against gradients and against communications for the
+simulator, error (or test accuracy) against wall time and against communications for real runs
+(:mod:`graphopt.gossip.runtime`)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,21 @@ from typing import Any, Sequence
 from graphopt._io import write_atomic
 from graphopt.gossip.simulator import History
 
-__all__ = ["plot_convergence", "save_convergence_plot", "save_histories_csv"]
+__all__ = ["plot_convergence", "save_convergence_plot", "save_histories_csv", "plot_runtime",
+           "save_runtime_plot", "save_runtime_csv", "ERROR_LABEL"]
+
+ERROR_LABEL = r"relative error $\frac{\sum_i \|x_i - x^*\|^2}{\sum_i \|x_i^0 - x^*\|^2}$"
+ABS_ERROR_LABEL = r"error $\frac{1}{n}\sum_i \|x_i - x^*\|^2$"
 
 
 def plot_convergence(histories: Sequence[History], axes: Sequence[Any] | None = None,
-                     relative: bool = True) -> Any:
-    """Error vs local gradients (left) and vs edge activations (right), one line per run."""
+                     relative: bool = True, title: str = "", log_comms: bool = False) -> Any:
+    """Error vs local gradients (left) and vs edge activations (right), one line per run.
+
+    The y-axis says which error (relative to the start, or ``(1/n) sum_i ||x_i - x*||^2``);
+    ``title`` goes above both panels; ``log_comms`` puts the communications on a log axis,
+    where a constant factor between runs shows as a constant shift.
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -27,25 +38,32 @@ def plot_convergence(histories: Sequence[History], axes: Sequence[Any] | None = 
         err = h.relative_error if relative else h.error
         for ax, x in zip(axes, (h.grads, h.comms)):
             ax.semilogy(x, err, label=h.method)
-    ylabel = "relative error" if relative else r"$\frac{1}{n}\sum_i \|x_i - x^*\|^2$"
-    for ax, xlabel in zip(axes, ("local gradients", "communications (edge activations)")):
+    for ax, xlabel in zip(axes, ("local gradients (all workers)",
+                                 "communications (edge activations)")):
         ax.set_xlabel(xlabel)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel(ylabel)
+    if log_comms:
+        axes[-1].set_xscale("log")
+    axes[0].set_ylabel(ERROR_LABEL if relative else ABS_ERROR_LABEL)
     axes[-1].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
 def save_convergence_plot(histories: Sequence[History], path: str | os.PathLike,
-                          relative: bool = True) -> Path:
+                          relative: bool = True, title: str = "") -> Path:
     """Write :func:`plot_convergence` to ``path`` (format from its suffix), atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
+    return _save(plot_convergence(histories, relative=relative, title=title), path)
+
+
+def _save(fig: Any, path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
-    fig = plot_convergence(histories, relative=relative)
     fmt = Path(path).suffix.lstrip(".") or "png"
     try:
         return write_atomic(path, lambda f: fig.savefig(f, format=fmt, dpi=120))
@@ -61,6 +79,60 @@ def save_histories_csv(histories: Sequence[History], path: str | os.PathLike) ->
 
     def write(f) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+    return write_atomic(path, write, mode="w")
+
+
+def plot_runtime(results: Sequence[Any], title: str = "", labels: Sequence[str] | None = None
+                 ) -> Any:
+    """Real runs (:class:`~graphopt.gossip.runtime.RuntimeResult`): error (or mean test
+    accuracy of the workers) against wall time (left) and against bytes sent by all workers
+    (right), one line per run."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    labels = labels or [r.method for r in results]
+    metric = results[0].metric if results else "error"
+    for res, label in zip(results, labels):
+        if not res.rows:
+            continue
+        y = [r["relative_error" if metric == "error" else "accuracy"] for r in res.rows]
+        for ax, key in zip(axes, ("wall", "bytes")):
+            x = [r[key] for r in res.rows]
+            (ax.semilogy if metric == "error" else ax.plot)(x, y, marker=".", label=label)
+    axes[0].set_xlabel("wall time (s, since the common start)")
+    axes[1].set_xlabel("communications (bytes sent, all workers)")
+    axes[0].set_ylabel(ERROR_LABEL if metric == "error" else
+                       "test accuracy (mean over workers)")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+    axes[-1].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def save_runtime_plot(results: Sequence[Any], path: str | os.PathLike, title: str = "",
+                      labels: Sequence[str] | None = None) -> Path:
+    """Write :func:`plot_runtime` to ``path`` atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return _save(plot_runtime(results, title, labels), path)
+
+
+def save_runtime_csv(results: Sequence[Any], path: str | os.PathLike) -> Path:
+    """One row per checkpoint of every real run, atomically."""
+    rows = [dict(method=res.method, **r) for res in results for r in res.rows]
+    if not rows:
+        raise ValueError("no checkpoints to write")
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+
+    def write(f) -> None:
+        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
 

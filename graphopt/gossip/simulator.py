@@ -16,16 +16,17 @@ simulated time, wall clock, target error) and records the :class:`History`.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
-import scipy.linalg
 from tqdm import tqdm
 
 from graphopt.gossip import rates as design
+from graphopt.gossip.methods import FlowBasis, FlowState
 from graphopt.gossip.problems import DistributedProblem
 from graphopt.gossip.spectral import edge_rates
 from graphopt.graph import Graph
@@ -137,55 +138,43 @@ def block_triangular_eig(M: np.ndarray, blocks: Sequence[Sequence[int]]
 class LinearFlow:
     """Exact lazy integration of ``ds_i/dt = M s_i`` for per-node states ``s_i`` (``s x d``).
 
-    With ``M = V diag(w) V^-1`` (from ``eig``, else LAPACK's; checked against
-    :func:`scipy.linalg.expm` at construction) the states are kept in eigen-coordinates
-    ``u_i = V^-1 s_i``, where the flow is diagonal: advancing a node by ``dt`` multiplies its
-    ``u_i`` by ``exp(w dt)``, ``O(s d)`` work. Methods read linear functionals of the state
-    through :meth:`observer` rows and apply jumps through :meth:`kick` directions, both mapped
-    to eigen-coordinates once.
+    The simulator's storage for rules with a flow (:class:`~graphopt.gossip.methods.FlowBasis`):
+    every node's eigen-coordinates are rows of one array ``u`` and ``states[i]`` is node ``i``'s
+    :class:`~graphopt.gossip.methods.FlowState` (a view), advanced only when an event touches it
+    (``O(s d)`` work); :meth:`advance_all` brings every node to a checkpoint in one product.
     """
 
     def __init__(self, M: np.ndarray, state: np.ndarray, t0: float = 0.0,
-                 eig: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        self.M = np.asarray(M, dtype=np.float64)
-        w, V = eig if eig is not None else np.linalg.eig(self.M)
-        self._w, self._V = np.asarray(w, dtype=complex), np.asarray(V, dtype=complex)
-        self._Vinv = np.linalg.inv(self._V)
-        for dt in (0.37, 5.1, 83.0):
-            exact = scipy.linalg.expm(self.M * dt)
-            approx = ((self._V * np.exp(self._w * dt)) @ self._Vinv).real
-            if not np.allclose(approx, exact, rtol=1e-8, atol=1e-10 * np.abs(exact).max()):
-                raise ValueError("the flow matrix is not diagonalizable in floating point; pass "
-                                 "its eigenpairs through eig=")
+                 eig: tuple[np.ndarray, np.ndarray] | None = None,
+                 basis: FlowBasis | None = None) -> None:
+        self.basis = basis if basis is not None else FlowBasis(M, eig)
+        self.M = self.basis.M
+        self._w, self._V, self._Vinv = self.basis.w, self.basis.V, self.basis.Vinv
         self.u = np.einsum("ab,nbd->nad", self._Vinv, np.asarray(state, dtype=np.float64))
-        self._u_rows = list(self.u)  # per-node views: list indexing is cheaper than numpy's
-        self._w_col = self._w[:, None]
-        self.last = [float(t0)] * self.u.shape[0]
+        self.states = [FlowState(row, t0) for row in self.u]
+        self._w_col = self.basis.w_col
 
     def observer(self, rows: np.ndarray) -> np.ndarray:
         """Functionals ``rows @ s`` as ``(rows @ V) @ u`` (take ``.real`` of the product)."""
-        return np.asarray(rows, dtype=np.float64) @ self._V
+        return self.basis.observer(rows)
 
     def kick(self, direction: np.ndarray) -> np.ndarray:
         """Eigen-coordinates of a jump ``s += outer(direction, g)``: add ``outer(result, g)``."""
-        return self._Vinv @ np.asarray(direction, dtype=np.float64)
+        return self.basis.kick(direction)
 
     def advance(self, i: int, t: float) -> np.ndarray:
         """Bring node ``i`` to time ``t``; returns its eigen-coordinates ``u_i`` (a view)."""
-        u = self._u_rows[i]
-        dt = t - self.last[i]
-        if dt > 0:
-            u *= np.exp(self._w_col * dt)
-            self.last[i] = t
-        return u
+        return self.states[i].advance(self._w_col, t)
 
     def advance_all(self, t: float) -> np.ndarray:
         """Bring every node to time ``t``; returns the real states ``(n, s, d)``."""
-        self.u *= np.exp(np.outer(t - np.asarray(self.last), self._w))[:, :, None]
-        self.last = [float(t)] * len(self.last)
-        return self.states()
+        last = np.asarray([s.t for s in self.states])
+        self.u *= np.exp(np.outer(t - last, self._w))[:, :, None]
+        for s in self.states:
+            s.t = float(t)
+        return self.real_states()
 
-    def states(self) -> np.ndarray:
+    def real_states(self) -> np.ndarray:
         return np.einsum("ab,nbd->nad", self._V, self.u).real
 
 
@@ -233,7 +222,7 @@ class Tracker:
         h.comms.append(self.comms)
         h.error.append(float(error))
         h.wall.append(wall)
-        if not np.isfinite(error):
+        if not math.isfinite(error):
             h.stop_reason = "diverged"
         elif len(h.error) > 1 and error <= self.tol * h.error[0]:
             h.stop_reason = "tol"
@@ -262,7 +251,8 @@ class Tracker:
         return self.events // self.record_every > before // self.record_every
 
     def sync_bar(self) -> None:
-        self._bar.update(self.events - self._bar.n)
+        if not self._bar.disable:
+            self._bar.update(self.events - self._bar.n)
 
     def close(self) -> History:
         self.sync_bar()
