@@ -63,6 +63,17 @@ def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9) -> s
     return min(options)[1] if options else "cg"
 
 
+def _cholesky(M: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor of the u-step's SPD matrix, with an error that says what to do."""
+    try:
+        return torch.linalg.cholesky(M)
+    except torch.linalg.LinAlgError as err:
+        scale = float(M.abs().max())
+        raise ValueError(f"the ADMM u-step matrix (I + X^T X and the loss term, entries up to "
+                         f"{scale:.3g}) is not numerically positive definite: X is too large or "
+                         f"too ill-conditioned for float64; standardize or rescale X") from err
+
+
 class _Operators:
     """``F``, ``G`` and their adjoints on u of shape (d, K, C), K = 2P (exact) or P (gated)."""
 
@@ -112,7 +123,7 @@ class _USolver:
         eye = torch.eye(d, dtype=torch.float64, device=X.device)
         S = eye if ops.gated else eye + ops.cone_scale * (X64.T @ X64)
         self.S = S.to(dtype)
-        self.S_inv = torch.cholesky_inverse(torch.linalg.cholesky(S)).to(dtype)
+        self.S_inv = torch.cholesky_inverse(_cholesky(S)).to(dtype)
         self.weight = None
         if method == "cholesky":
             AtA = torch.zeros(d * P, d * P, dtype=torch.float64, device=X.device)
@@ -148,12 +159,12 @@ class _USolver:
         self.c = weight if self.ops.gated else 2.0 * weight
         dtype = self.ops.X.dtype
         if self.method == "cholesky":
-            self.L = torch.linalg.cholesky(self.kronS + self.c * self.AtA).to(dtype)
+            self.L = _cholesky(self.kronS + self.c * self.AtA).to(dtype)
         elif self.method == "woodbury":
             self.inv_evals = 1.0 / (1.0 / self.c + self.evals)
         elif self.method == "cg":
             B = self.blocks * self.c + self.S64
-            self.block_inv = torch.cholesky_inverse(torch.linalg.cholesky(B)).to(dtype)
+            self.block_inv = torch.cholesky_inverse(_cholesky(B)).to(dtype)
 
     def _A(self, y: torch.Tensor) -> torch.Tensor:
         ops = self.ops

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
 from .losses import LOSSES, check_targets, loss_value
 from .patterns import Patterns
@@ -28,8 +29,9 @@ from .patterns import Patterns
 __all__ = ["ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning"]
 
 
-class ConvergenceWarning(UserWarning):
-    """A solver stopped at its iteration or time cap before meeting its tolerances."""
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """A solver stopped at its iteration or time cap before meeting its tolerances (a
+    scikit-learn ``ConvergenceWarning``, so model-selection tools treat it as theirs)."""
 
 
 @dataclass
