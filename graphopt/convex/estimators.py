@@ -278,7 +278,8 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
     standardize, fit_intercept : preprocessing, undone in ``network_``.
     warm_start : start from the previous solution when refitting on the same data (β paths).
     tol, max_iter, time_limit, rho, cone_rho, linear_solver, device, dtype : solver controls
-        (``cone_rho``: ADMM's penalty on the cone constraints, see :func:`solve_admm`).
+        (``cone_rho``: ADMM's penalty on the cone constraints, see :func:`solve_admm`;
+        ``time_limit``: seconds of process CPU time, ADMM and SCP; CVXPY has none).
     max_memory : bytes the solve may use (default: ADMM's own budget; half the available memory
         for SCP); a solve that would need more raises ``ValueError`` before starting.
 

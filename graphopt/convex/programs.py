@@ -169,6 +169,20 @@ class ConvexReLUProgram:
         """Loss (worst case when robust) plus ``beta * sum of group norms``."""
         return self.data_loss(V, W) + self.regularizer(V, W)
 
+    def network_objective(self, V: Any, W: Any = None) -> float:
+        """Objective of the network the weights define: ``loss(sum_i (X v_i)_+ - (X w_i)_+) +
+        beta * sum of group norms`` (the weight-decay objective of the recovered network, Pilanci &
+        Ergen Thm. 1). Equals :meth:`objective` when the cones hold; unlike it, an iterate that
+        breaks the cones is scored by what its network actually predicts. Gated programs: the
+        gated network's objective, i.e. :meth:`objective`."""
+        if self.gated or self.robust_eps:
+            return self.objective(V, W)
+        V, W = self._weights(V, W)
+        X, Y, _ = self._torch_data()
+        f = torch.relu(torch.einsum("nd,pdc->npc", X, V)).sum(1)
+        f = f - torch.relu(torch.einsum("nd,pdc->npc", X, W)).sum(1)
+        return float(loss_value(f, Y, self.loss)) + self.regularizer(V, W)
+
     def cone_violation(self, V: Any, W: Any = None) -> float:
         """Relative violation of the (robust) cone constraints:
         ``||min(0, (2D_i - I) X v_i - eps ||v_i||_1)|| / ||X v||`` over all i, v and w (0 if gated)."""
