@@ -260,3 +260,16 @@ def test_cli_mnist(shared_root, tmp_path, capsys):
     assert state["hidden.weight"].shape[1] == 784
     assert main(["convex-relu", "--dataset", "nope"]) == 2
     assert main(["convex-relu", "--dataset", "mnist-2v8", "--root", str(shared_root), "--beta", "-1"]) == 2
+
+
+def test_fitted_network_has_at_most_n_plus_1_neurons():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((15, 3))
+    y = np.maximum(X[:, 0], 0) - X[:, 1] + 0.1 * rng.standard_normal(15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = ConvexReLURegressor(beta=1e-4, num_patterns=200, max_iter=300).fit(X, y)
+    assert reg.patterns_.num_patterns > 8  # 2P groups available, far above n + 1 = 16
+    assert reg.report_["active_neurons"] <= 16
+    assert reg.report_["recovered_objective"] == pytest.approx(
+        reg.program_.network_objective(reg.solution_.V, reg.solution_.W), rel=1e-9)

@@ -27,7 +27,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network
+from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network, reduce_neurons
 from .patterns import sample_patterns
 from .programs import ConvexReLUProgram
 from .admm import solve_admm
@@ -183,6 +183,9 @@ class _ConvexReLU(BaseEstimator):
                              device=self.device, dtype=dtype, progress=self.progress, **limit)
         else:
             sol = solve_cvxpy(program)
+        if not eps:
+            # an optimum needs at most n + 1 neurons: drop the rest, predictions and objective kept
+            sol = reduce_neurons(sol, program)
         net = recover_network(sol, program, dtype=torch.float64)
         self.patterns_, self.program_, self.solution_, self._network_z = patterns, program, sol, net
         self._warm_key = key
