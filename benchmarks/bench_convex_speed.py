@@ -59,7 +59,7 @@ def a9a_rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random rows of a9a's training file, non-constant columns standardized, labels +-1."""
     from graphopt.convex.data import a9a
 
-    task = a9a()
+    task = a9a(os.environ.get("GRAPHOPT_DATA"))
     idx = np.random.default_rng(seed).choice(len(task.y_train), n, replace=False)
     X, y = task.X_train[idx], task.y_train[idx]
     X = X[:, X.std(0) > 0]
