@@ -14,6 +14,8 @@ the same features) and a 2-layer GCN trained here, and the published numbers.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -196,18 +198,23 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, small budgets (smoke test)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["mnist", "a9a", "cora"])
     ap.add_argument("--solvers", nargs="+", default=["admm", "scp"], choices=["admm", "scp"])
+    ap.add_argument("--mnist-budgets", type=int, nargs="+", default=[5, 20, 40, 100, 300],
+                    help="ADMM iteration caps on MNIST")
     ap.add_argument("--a9a-budgets", type=int, nargs="+", default=[20, 100, 300], help="ADMM iteration caps")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [0] if args.quick else list(range(args.seeds))
-    results: dict = {"machine": "2-core CPU shared with other jobs; torch 1 thread"}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    results: dict = {"machine": "2-core CPU shared with other jobs; torch 1 thread", "commit": commit,
+                     "argv": sys.argv[1:]}
     out = args.out
     binary = []
     if "mnist" not in args.skip:
         print("MNIST 2 vs 8", flush=True)
         binary += bench_binary(lambda s: mnist_pair((2, 8), seed=s), seeds=seeds, solvers=args.solvers, patterns=40, beta_ratio=1e-2,
-                               budgets=[5, 20] if args.quick else [5, 20, 100, 300], loss="logistic",
+                               budgets=[5, 20] if args.quick else args.mnist_budgets, loss="logistic",
                                epochs=30 if args.quick else 100, lr=1e-3, batch_size=64, standardize=False,
                                scp_directions=1000)
         write_json(out, {**results, "binary": binary})  # a later crash keeps what is done

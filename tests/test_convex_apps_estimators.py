@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from graphopt.convex.attacks import pgd_attack
-from graphopt.convex.estimators import (ConvexReLUClassifier, ConvexReLURegressor, NotFittedError,
-                                        beta_max, beta_path)
+from sklearn.exceptions import NotFittedError
+
+from graphopt.convex.estimators import ConvexReLUClassifier, ConvexReLURegressor, beta_max, beta_path
 
 
 def _raw_data(n=120, seed=0):
@@ -76,11 +77,11 @@ def test_estimator_conventions():
     assert params["beta"] == 0.3 and params["num_patterns"] == 7 and "solver" in params
     assert ConvexReLUClassifier(**params).get_params() == params
     assert clf.set_params(beta=0.5) is clf and clf.beta == 0.5
-    with pytest.raises(ValueError, match="invalid parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter"):
         clf.set_params(alpha=1.0)
     assert "beta=0.5" in repr(clf)
     X, y, _ = _raw_data(60)
-    with pytest.raises(NotFittedError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):  # scikit-learn's own error
         clf.predict(X)
     assert not [k for k in vars(clf) if k.endswith("_")]  # __init__ stores hyperparameters only
     clf.fit(X, y)
@@ -111,15 +112,15 @@ def test_bad_data():
         ConvexReLUClassifier().fit(Xn, y)
     Xi = X.copy()
     Xi[0, 2] = np.inf
-    with pytest.raises(ValueError, match="infinite"):
+    with pytest.raises(ValueError, match="infinity"):
         ConvexReLUClassifier().fit(Xi, y)
     with pytest.raises(ValueError, match="single class"):
         ConvexReLUClassifier().fit(X, np.ones(30))
-    with pytest.raises(ValueError, match="continuous"):
+    with pytest.raises(ValueError, match="continuous"):  # scikit-learn's "Unknown label type"
         ConvexReLUClassifier().fit(X, score)
     with pytest.raises(ValueError, match="NaN"):
         ConvexReLURegressor().fit(X, np.where(np.arange(30) == 4, np.nan, score))
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         ConvexReLUClassifier().fit(X, y[:-1])
     with pytest.raises(ValueError, match="constant"):
         ConvexReLUClassifier().fit(np.ones((30, 3)), y)
@@ -143,7 +144,7 @@ def test_multiclass_one_vs_all_and_probabilities():
     P = clf.predict_proba(X)
     np.testing.assert_allclose(P.sum(1), 1.0)
     np.testing.assert_array_equal(clf.classes_[P.argmax(1)], clf.predict(X))
-    with pytest.raises(ValueError, match="logistic"):
+    with pytest.raises(AttributeError, match="predict_proba"):  # hasattr(clf, "predict_proba") is False
         ConvexReLUClassifier(loss="hinge", **_fast(max_iter=20, tol=1e-3)).fit(X, y).predict_proba(X)
 
 
@@ -259,3 +260,16 @@ def test_cli_mnist(shared_root, tmp_path, capsys):
     assert state["hidden.weight"].shape[1] == 784
     assert main(["convex-relu", "--dataset", "nope"]) == 2
     assert main(["convex-relu", "--dataset", "mnist-2v8", "--root", str(shared_root), "--beta", "-1"]) == 2
+
+
+def test_fitted_network_has_at_most_n_plus_1_neurons():
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((15, 3))
+    y = np.maximum(X[:, 0], 0) - X[:, 1] + 0.1 * rng.standard_normal(15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = ConvexReLURegressor(beta=1e-4, num_patterns=200, max_iter=300).fit(X, y)
+    assert reg.patterns_.num_patterns > 8  # 2P groups available, far above n + 1 = 16
+    assert reg.report_["active_neurons"] <= 16
+    assert reg.report_["recovered_objective"] == pytest.approx(
+        reg.program_.network_objective(reg.solution_.V, reg.solution_.W), rel=1e-9)

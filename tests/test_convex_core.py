@@ -280,3 +280,31 @@ def test_recover_all_zero_solution():
     net = recover_network(sol, prog)
     assert net.active_neurons == 0
     assert torch.count_nonzero(net(torch.ones(2, 3))) == 0
+
+
+def test_reduce_neurons_keeps_predictions_and_objective_with_at_most_n_plus_1():
+    import warnings
+
+    from graphopt.convex.recovery import reduce_neurons
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    prog = ConvexReLUProgram(X, y, sample_patterns(X, 200, seed=0), beta=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sol = solve_admm(prog, max_iter=300, progress=False)
+    red = reduce_neurons(sol, prog)
+    before = recover_network(sol, prog, dtype=torch.float64)
+    after = recover_network(red, prog, dtype=torch.float64)
+    assert before.active_neurons > 13  # the unreduced network is wider than n + 1
+    assert after.active_neurons <= 13
+    Xt = torch.from_numpy(X)
+    torch.testing.assert_close(after(Xt), before(Xt), rtol=0, atol=1e-10)
+    assert prog.network_objective(red.V, red.W) == pytest.approx(prog.network_objective(sol.V, sol.W), rel=1e-12)
+    # groups are only rescaled (same directions, so the same patterns and cone signs)
+    for A, B in ((sol.V, red.V), (sol.W, red.W)):
+        a, b = A.norm(dim=1), B.norm(dim=1)
+        assert torch.all((b == 0) | (a > 0))
+        keep = b > 0
+        cos = (A * B).sum(1)[keep] / (a[keep] * b[keep])
+        torch.testing.assert_close(cos, torch.ones_like(cos))

@@ -7,7 +7,7 @@ estimators that return the recovered network as a ``torch.nn.Module``.
 from .admm import choose_linear_solver, solve_admm
 from .patterns import Patterns, patterns_from_weights, propagate_features, sample_patterns
 from .programs import ConvergenceWarning, ConvexReLUProgram, ConvexSolution
-from .recovery import GatedReLUNetwork, TwoLayerReLU, active_neurons, recover_network
+from .recovery import GatedReLUNetwork, TwoLayerReLU, active_neurons, recover_network, reduce_neurons
 from .reference import cvxpy_problem, solve_cvxpy
 from .attacks import pgd_attack, predict_labels, robust_accuracy
 from .baselines import train_nonconvex
@@ -18,7 +18,7 @@ from .scp import SCPSolution, scp_sample_size, solve_scp
 __all__ = ["Patterns", "sample_patterns", "patterns_from_weights", "propagate_features",
            "ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning", "solve_admm",
            "choose_linear_solver", "solve_cvxpy", "cvxpy_problem", "TwoLayerReLU",
-           "GatedReLUNetwork", "recover_network", "active_neurons"]
+           "GatedReLUNetwork", "recover_network", "active_neurons", "reduce_neurons"]
 __all__ += ["pgd_attack", "predict_labels", "robust_accuracy", "train_nonconvex", "BinaryTask", "a9a",
             "mnist_pair", "ConvexReLUClassifier", "ConvexReLURegressor", "NotFittedError", "beta_max",
             "beta_path", "SCPSolution", "scp_sample_size", "solve_scp"]

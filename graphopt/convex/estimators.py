@@ -13,17 +13,21 @@ columns standardized, and every hidden neuron given a bias (patterns on ``[X, 1]
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
+import numbers
 import os
 import time
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network
+from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network, reduce_neurons
 from .patterns import sample_patterns
 from .programs import ConvexReLUProgram
 from .admm import solve_admm
@@ -33,10 +37,8 @@ from .scp import solve_scp
 __all__ = ["ConvexReLUClassifier", "ConvexReLURegressor", "NotFittedError", "beta_max", "beta_path"]
 
 _SOLVERS = ("admm", "cvxpy", "scp")
-
-
-class NotFittedError(ValueError, AttributeError):
-    """The estimator was used before ``fit``."""
+# beyond this magnitude, standardizing (x - mean) / std overflows float64 (squares of 1e154+)
+_MAX_ABS = 1e150
 
 
 def _available_memory() -> int:
@@ -51,74 +53,67 @@ def _available_memory() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
 
 
-def _check_X(X, name: str = "X") -> np.ndarray:
-    if sp.issparse(X):
-        X = X.toarray()
-    X = np.asarray(X)
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {X.shape}")
-    X = X.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(X)):
-        bad = int(X.size - np.count_nonzero(np.isfinite(X)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite values")
-    return X
+def _dense(X) -> np.ndarray:
+    return X.toarray() if hasattr(X, "toarray") else X
 
 
-class _ConvexReLU:
+def _check_magnitude(X: np.ndarray, name: str = "X") -> None:
+    big = float(np.abs(X).max()) if X.size else 0.0
+    if big > _MAX_ABS:
+        raise ValueError(f"{name} has entries of magnitude {big:.3g}, beyond {_MAX_ABS:g}: the "
+                         f"standardization and the solver's products would overflow float64; "
+                         f"rescale {name}")
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+class _ConvexReLU(BaseEstimator):
     """Shared fit/predict machinery; subclasses say how labels become targets and back."""
 
     _loss_choices: tuple[str, ...] = ()
 
-    def _store(self, params: dict[str, Any]) -> None:
-        # scikit-learn convention: __init__ stores its arguments unchanged, validation waits for fit
-        for k in self._param_names():
-            setattr(self, k, params[k])
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified: the solvers work on dense blocks
+        return tags
 
-    # -- scikit-learn conventions ------------------------------------------------------------
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyperparameters as given to ``__init__``."""
-        return {k: getattr(self, k) for k in self._param_names()}
-
-    def set_params(self, **params: Any) -> "_ConvexReLU":
-        """Set hyperparameters; unknown names raise ``ValueError``."""
-        valid = self._param_names()
-        for k, v in params.items():
-            if k not in valid:
-                raise ValueError(f"invalid parameter {k!r} for {type(self).__name__}; valid: {valid}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        init = inspect.signature(type(self).__init__).parameters
-        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if init[k].default is not v
-                   and init[k].default != v]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "network_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(X, y) first")
+    def _validate_X(self, X, y=None, reset: bool = True):
+        """scikit-learn's input validation (dtype, shape, finiteness, complex, feature names and
+        ``n_features_in_``), densifying sparse input, plus our overflow guard."""
+        kw = dict(accept_sparse=("csr", "csc", "coo"), dtype=np.float64, reset=reset)
+        if y is None:
+            X = validate_data(self, X, **kw)
+        else:
+            X, y = validate_data(self, X, y, y_numeric=self._numeric_targets, ensure_min_samples=2,
+                                 multi_output=self._numeric_targets, **kw)
+        X = _dense(X)
+        _check_magnitude(X)
+        return X if y is None else (X, y)
 
     # -- validation and preprocessing ---------------------------------------------------------
-    def _validate_params(self) -> None:
+    def _check_params(self) -> None:
         if self.loss not in self._loss_choices:
             raise ValueError(f"loss must be one of {self._loss_choices}, got {self.loss!r}")
-        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta > 0):
-            raise ValueError(f"beta must be a finite number > 0, got {self.beta!r}")
-        if not (isinstance(self.num_patterns, (int, np.integer)) and self.num_patterns >= 1):
-            raise ValueError(f"num_patterns must be an integer >= 1, got {self.num_patterns!r}")
+        # numbers.Real admits numpy scalars (np.float32(0.1)) as scikit-learn's own estimators do
+        for name in ("beta", "tol"):
+            value = getattr(self, name)
+            if not (_is_real(value) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        for name in ("num_patterns", "max_iter"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+                    and value >= 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if self.solver not in _SOLVERS:
             raise ValueError(f"solver must be one of {_SOLVERS}, got {self.solver!r}")
-        if not (math.isfinite(self.robust_eps) and self.robust_eps >= 0):
+        if not (_is_real(self.robust_eps) and math.isfinite(self.robust_eps) and self.robust_eps >= 0):
             raise ValueError(f"robust_eps must be a finite number >= 0, got {self.robust_eps!r}")
+        for name in ("time_limit", "max_memory", "rho", "cone_rho"):
+            value = getattr(self, name)
+            if value is not None and not (_is_real(value) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be None or a finite number > 0, got {value!r}")
         if self.robust_eps > 0 and self.solver != "cvxpy":
             raise ValueError(f"robust_eps > 0 needs solver='cvxpy' (the robust program has no "
                              f"{self.solver.upper()} solver yet), got solver={self.solver!r}")
@@ -131,7 +126,6 @@ class _ConvexReLU:
         return float(self.max_memory) if self.max_memory is not None else 0.5 * _available_memory()
 
     def _fit_transform_features(self, X: np.ndarray) -> np.ndarray:
-        self.n_features_in_ = X.shape[1]
         std = X.std(axis=0)
         self.informative_ = std > 1e-12 * np.maximum(1.0, np.abs(X).max(axis=0))
         if not self.informative_.any():
@@ -153,9 +147,11 @@ class _ConvexReLU:
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, X, y) -> "_ConvexReLU":
         """Solve the convex program on ``(X, y)`` and recover the network."""
-        self._validate_params()
-        X = _check_X(X)
-        Y = self._encode_targets(y, X.shape[0])
+        self._check_params()
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        X, y = self._validate_X(X, y)
+        Y = self._encode_targets(y)
         Z = self._fit_transform_features(X)
         dtype = torch.float32 if self.dtype == "float32" else torch.float64
         eps = self.robust_eps / float(self.scale_[0]) if self.robust_eps > 0 else 0.0
@@ -165,6 +161,8 @@ class _ConvexReLU:
         else:
             self._fit_convex(Z, Y, eps, dtype)
         self.fit_time_ = time.perf_counter() - start
+        # scikit-learn's convention for iterative solvers (CVXPY reports its interior-point steps)
+        self.n_iter_ = max(1, int(self.report_["iterations"]))
         self.network_ = self._map_back(self._network_z)
         return self
 
@@ -185,6 +183,9 @@ class _ConvexReLU:
                              device=self.device, dtype=dtype, progress=self.progress, **limit)
         else:
             sol = solve_cvxpy(program)
+        if not eps:
+            # an optimum needs at most n + 1 neurons: drop the rest, predictions and objective kept
+            sol = reduce_neurons(sol, program)
         net = recover_network(sol, program, dtype=torch.float64)
         self.patterns_, self.program_, self.solution_, self._network_z = patterns, program, sol, net
         self._warm_key = key
@@ -256,18 +257,16 @@ class _ConvexReLU:
         return out.eval()
 
     # -- prediction -----------------------------------------------------------------------------
-    def decision_function(self, X) -> np.ndarray:
+    def _outputs(self, X) -> np.ndarray:
         """Network outputs on raw features: ``(n,)`` for one output, ``(n, C)`` for several."""
-        self._check_fitted()
-        X = _check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features but the model was fitted on {self.n_features_in_}")
+        check_is_fitted(self, "network_")
+        X = self._validate_X(X, reset=False)
         with torch.no_grad():
             f = self.network_(torch.from_numpy(X)).numpy()
         return f[:, 0] if f.shape[1] == 1 else f
 
 
-class ConvexReLUClassifier(_ConvexReLU):
+class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
     """Binary or one-vs-all multi-class classifier: a two-layer ReLU network trained to global optimality.
 
     Parameters
@@ -282,9 +281,13 @@ class ConvexReLUClassifier(_ConvexReLU):
     standardize, fit_intercept : preprocessing, undone in ``network_``.
     warm_start : start from the previous solution when refitting on the same data (β paths).
     tol, max_iter, time_limit, rho, cone_rho, linear_solver, device, dtype : solver controls
-        (``cone_rho``: ADMM's penalty on the cone constraints, see :func:`solve_admm`).
+        (``cone_rho``: ADMM's penalty on the cone constraints, see :func:`solve_admm`;
+        ``time_limit``: seconds of process CPU time, ADMM and SCP; CVXPY has none).
     max_memory : bytes the solve may use (default: ADMM's own budget; half the available memory
         for SCP); a solve that would need more raises ``ValueError`` before starting.
+
+    A scikit-learn estimator (``BaseEstimator`` + ``ClassifierMixin``): ``get_params``/``set_params``,
+    ``clone``, ``GridSearchCV``, ``cross_val_score`` and ``Pipeline`` work; ``score`` is accuracy.
 
     Fitted attributes: ``classes_``, ``network_`` (``torch.nn.Module`` on raw features),
     ``report_`` (convex objective, recovered objective, cone violation, active neurons, ...),
@@ -292,6 +295,7 @@ class ConvexReLUClassifier(_ConvexReLU):
     """
 
     _loss_choices = ("logistic", "hinge", "squared")
+    _numeric_targets = False
 
     def __init__(self, *, beta: float = 1e-3, loss: str = "logistic", num_patterns: int = 100,
                  gated: bool = False, solver: str = "admm", robust_eps: float = 0.0,
@@ -300,24 +304,43 @@ class ConvexReLUClassifier(_ConvexReLU):
                  rho: float | None = None, cone_rho: float | None = None, linear_solver: str = "auto",
                  device: str | None = None, dtype: str = "float64", max_memory: float | None = None,
                  seed: int = 0, progress: bool = False) -> None:
-        self._store(locals())
+        self.beta = beta
+        self.loss = loss
+        self.num_patterns = num_patterns
+        self.gated = gated
+        self.solver = solver
+        self.robust_eps = robust_eps
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.warm_start = warm_start
+        self.tol = tol
+        self.max_iter = max_iter
+        self.time_limit = time_limit
+        self.rho = rho
+        self.cone_rho = cone_rho
+        self.linear_solver = linear_solver
+        self.device = device
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.seed = seed
+        self.progress = progress
 
-    def _encode_targets(self, y, n: int) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != n:
-            raise ValueError(f"y must be 1-D with one label per row of X ({n}), got shape {y.shape}")
-        if y.dtype.kind == "f":
-            if not np.all(np.isfinite(y)):
-                raise ValueError(f"y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite labels")
-            if not np.all(y == np.round(y)):
-                raise ValueError("y holds continuous values; ConvexReLUClassifier needs class labels "
-                                 "(use ConvexReLURegressor for real targets)")
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError(f"y contains {int(np.size(y) - np.isfinite(y).sum())} NaN or infinite labels")
+        # raises "Unknown label type: continuous ..." for real-valued y (use the regressor)
+        check_classification_targets(y)
         self.classes_ = np.unique(y)
         if self.classes_.size < 2:
-            raise ValueError(f"y has a single class {self.classes_.tolist()}; a classifier needs at least two")
+            raise ValueError(f"y has a single class {self.classes_.tolist()}; a classifier needs at "
+                             f"least two classes")
         if self.classes_.size == 2:
             return np.where(y == self.classes_[1], 1.0, -1.0)[:, None]
         return np.where(y[:, None] == self.classes_[None, :], 1.0, -1.0)
+
+    def decision_function(self, X) -> np.ndarray:
+        """Network outputs on raw features: ``(n,)`` for two classes, ``(n, n_classes)`` for more."""
+        return self._outputs(X)
 
     def predict(self, X) -> np.ndarray:
         """Class labels (from ``classes_``)."""
@@ -325,64 +348,74 @@ class ConvexReLUClassifier(_ConvexReLU):
         idx = (f >= 0).astype(int) if f.ndim == 1 else f.argmax(1)
         return self.classes_[idx]
 
+    def _has_proba(self) -> bool:
+        if self.loss != "logistic":
+            raise AttributeError(f"predict_proba needs loss='logistic' (probabilities are not defined "
+                                 f"for loss={self.loss!r})")
+        return True
+
+    @available_if(_has_proba)
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n, n_classes)``: the logistic model's sigmoid, one-vs-all renormalized."""
-        if self.loss != "logistic":
-            raise ValueError(f"predict_proba needs loss='logistic' (probabilities are not defined for loss={self.loss!r})")
         f = self.decision_function(X)
-        if f.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-f))
-            return np.column_stack([1 - p, p])
         p = 1.0 / (1.0 + np.exp(-f))
+        if f.ndim == 1:
+            return np.column_stack([1 - p, p])
         return p / p.sum(axis=1, keepdims=True)
 
-    def score(self, X, y) -> float:
-        """Accuracy."""
-        return float(np.mean(self.predict(X) == np.asarray(y)))
 
-
-class ConvexReLURegressor(_ConvexReLU):
+class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
     """Least-squares regressor (one or several targets): a globally optimal two-layer ReLU network.
 
-    Parameters as :class:`ConvexReLUClassifier` (``loss`` is fixed to 'squared'); ``score`` is R².
+    Parameters as :class:`ConvexReLUClassifier` (the loss is the squared loss); a scikit-learn
+    estimator (``BaseEstimator`` + ``RegressorMixin``) whose ``score`` is R².
     """
 
     _loss_choices = ("squared",)
+    _numeric_targets = True
+    loss = "squared"  # fixed, so not a hyperparameter
 
-    def __init__(self, *, beta: float = 1e-3, num_patterns: int = 100, gated: bool = False,
-                 solver: str = "admm", robust_eps: float = 0.0, standardize: bool = True,
-                 fit_intercept: bool = True, warm_start: bool = False, tol: float = 1e-6,
-                 max_iter: int = 2000, time_limit: float | None = None, rho: float | None = None,
-                 cone_rho: float | None = None, linear_solver: str = "auto", device: str | None = None,
-                 dtype: str = "float64", max_memory: float | None = None, seed: int = 0,
-                 progress: bool = False) -> None:
-        self._store(locals())
-        self.loss = "squared"
+    def __init__(self, *, beta: float = 1e-3, num_patterns: int = 100,
+                 gated: bool = False, solver: str = "admm", robust_eps: float = 0.0,
+                 standardize: bool = True, fit_intercept: bool = True, warm_start: bool = False,
+                 tol: float = 1e-6, max_iter: int = 2000, time_limit: float | None = None,
+                 rho: float | None = None, cone_rho: float | None = None, linear_solver: str = "auto",
+                 device: str | None = None, dtype: str = "float64", max_memory: float | None = None,
+                 seed: int = 0, progress: bool = False) -> None:
+        self.beta = beta
+        self.num_patterns = num_patterns
+        self.gated = gated
+        self.solver = solver
+        self.robust_eps = robust_eps
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+        self.warm_start = warm_start
+        self.tol = tol
+        self.max_iter = max_iter
+        self.time_limit = time_limit
+        self.rho = rho
+        self.cone_rho = cone_rho
+        self.linear_solver = linear_solver
+        self.device = device
+        self.dtype = dtype
+        self.max_memory = max_memory
+        self.seed = seed
+        self.progress = progress
 
-    def _encode_targets(self, y, n: int) -> np.ndarray:
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
-        if y.shape[0] != n or y.ndim not in (1, 2):
-            raise ValueError(f"y must be (n,) or (n, k) with n = {n} rows, got shape {y.shape}")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"y contains {int(y.size - np.isfinite(y).sum())} NaN or infinite values")
         self._single_target = y.ndim == 1
         return y[:, None] if y.ndim == 1 else y
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets, shaped like the ``y`` given to ``fit``."""
-        return self.decision_function(X)
-
-    def score(self, X, y) -> float:
-        """Coefficient of determination R² (averaged over targets)."""
-        y = np.asarray(y, dtype=np.float64)
-        pred = self.predict(X).reshape(y.shape)
-        ss_res = ((y - pred) ** 2).sum(axis=0)
-        ss_tot = ((y - y.mean(axis=0)) ** 2).sum(axis=0)
-        return float(np.mean(1 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)))
-
-
-def _clone(est: _ConvexReLU, **params: Any) -> _ConvexReLU:
-    return type(est)(**{**est.get_params(), **params})
+        f = self._outputs(X)
+        return f if self._single_target or f.ndim == 2 else f[:, None]
 
 
 def beta_max(estimator: _ConvexReLU, X, y) -> float:
@@ -392,10 +425,10 @@ def beta_max(estimator: _ConvexReLU, X, y) -> float:
     program, an upper bound for the exact ReLU program (whose cone constraints can only make zero
     optimal sooner); for SCP a sampled estimate of ``sup_‖u‖=1 ‖∇loss(0)ᵀ(X u)₊‖``.
     """
-    est = _clone(estimator)
-    est._validate_params()
-    X = _check_X(X)
-    Y = est._encode_targets(y, X.shape[0])
+    est = clone(estimator)
+    est._check_params()
+    X, y = est._validate_X(X, y)
+    Y = est._encode_targets(y)
     Z = est._fit_transform_features(X)
     # ∇loss at f = 0: -Y for squared and hinge (margin 0 < 1), -Y/2 for logistic
     G = -Y * (0.5 if est.loss == "logistic" else 1.0)
@@ -424,7 +457,7 @@ def beta_path(estimator: _ConvexReLU, X, y, betas=None, *, num: int = 8, min_rat
         bmax = beta_max(estimator, X, y)
         betas = bmax * np.geomspace(1.0, min_ratio, num)
     betas = sorted((float(b) for b in betas), reverse=True)
-    est = _clone(estimator, warm_start=True)
+    est = clone(estimator).set_params(warm_start=True)
     path = []
     for b in betas:
         est.set_params(beta=b).fit(X, y)
@@ -432,7 +465,7 @@ def beta_path(estimator: _ConvexReLU, X, y, betas=None, *, num: int = 8, min_rat
         if X_val is not None:
             record["val_score"] = est.score(X_val, y_val)
         # a snapshot for the caller, while ``est`` keeps its state for the next warm start
-        snap = _clone(est, warm_start=False)
+        snap = clone(est).set_params(warm_start=False)
         snap.__dict__.update({k: v for k, v in est.__dict__.items() if k.endswith("_") or k.startswith("_")})
         record["estimator"] = snap
         path.append(record)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 
 from .losses import LOSSES, check_targets, loss_value
 from .patterns import Patterns
@@ -28,8 +29,9 @@ from .patterns import Patterns
 __all__ = ["ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning"]
 
 
-class ConvergenceWarning(UserWarning):
-    """A solver stopped at its iteration or time cap before meeting its tolerances."""
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """A solver stopped at its iteration or time cap before meeting its tolerances (a
+    scikit-learn ``ConvergenceWarning``, so model-selection tools treat it as theirs)."""
 
 
 @dataclass
@@ -166,6 +168,20 @@ class ConvexReLUProgram:
     def objective(self, V: Any, W: Any = None) -> float:
         """Loss (worst case when robust) plus ``beta * sum of group norms``."""
         return self.data_loss(V, W) + self.regularizer(V, W)
+
+    def network_objective(self, V: Any, W: Any = None) -> float:
+        """Objective of the network the weights define: ``loss(sum_i (X v_i)_+ - (X w_i)_+) +
+        beta * sum of group norms`` (the weight-decay objective of the recovered network, Pilanci &
+        Ergen Thm. 1). Equals :meth:`objective` when the cones hold; unlike it, an iterate that
+        breaks the cones is scored by what its network actually predicts. Gated programs: the
+        gated network's objective, i.e. :meth:`objective`."""
+        if self.gated or self.robust_eps:
+            return self.objective(V, W)
+        V, W = self._weights(V, W)
+        X, Y, _ = self._torch_data()
+        f = torch.relu(torch.einsum("nd,pdc->npc", X, V)).sum(1)
+        f = f - torch.relu(torch.einsum("nd,pdc->npc", X, W)).sum(1)
+        return float(loss_value(f, Y, self.loss)) + self.regularizer(V, W)
 
     def cone_violation(self, V: Any, W: Any = None) -> float:
         """Relative violation of the (robust) cone constraints:

@@ -18,7 +18,7 @@ from .losses import loss_value
 from .patterns import Patterns
 from .programs import ConvexReLUProgram, ConvexSolution
 
-__all__ = ["TwoLayerReLU", "GatedReLUNetwork", "recover_network", "active_neurons"]
+__all__ = ["TwoLayerReLU", "GatedReLUNetwork", "recover_network", "active_neurons", "reduce_neurons"]
 
 
 def _penalty(module: nn.Module, beta: float) -> torch.Tensor:
@@ -137,3 +137,58 @@ def recover_network(solution: ConvexSolution, patterns: Patterns | ConvexReLUPro
             net.hidden.bias.copy_(U[:, d])
         net.output.weight.copy_(A)
     return net
+
+
+def _caratheodory(H: torch.Tensor, c: torch.Tensor, limit: int) -> torch.Tensor:
+    """Weights ``c' >= 0`` with ``H c' = H c``, ``sum c' = sum c`` and at most ``limit`` non-zeros.
+
+    While more than ``limit = rows + 1`` weights are positive, ``rows + 2`` of the columns of
+    ``[H; 1]`` are linearly dependent: moving along a null vector ``z`` keeps ``H c`` and ``sum c``
+    and, stepped until a weight hits zero, drops that column (Carathéodory's theorem).
+    """
+    c = c.clone()
+    while True:
+        active = torch.nonzero(c > 0).flatten()
+        if len(active) <= limit:
+            return c
+        cols = active[: H.shape[0] + 2]
+        A = torch.cat([H[:, cols], torch.ones(1, len(cols), dtype=H.dtype)])
+        z = torch.linalg.svd(A, full_matrices=True).Vh[-1]  # A z = 0
+        if not (z > 0).any():
+            z = -z
+        pos = z > 0
+        t = (c[cols][pos] / z[pos]).min()
+        new = c[cols] - t * z
+        new[new <= 1e-15 * float(c[cols].max())] = 0.0
+        c[cols] = new
+
+
+def reduce_neurons(solution: ConvexSolution, program: ConvexReLUProgram) -> ConvexSolution:
+    """An equivalent solution with at most ``n + 1`` active neurons per output (exact programs).
+
+    Each active group ``u`` (a ``v_i`` or ``w_i``) is a neuron whose training outputs are
+    ``±(X u)_+ = ±||u|| h``; the network's outputs are ``sum_j c_j h_j`` with ``c_j = ||u_j||``
+    and its weight-decay penalty is ``beta * sum_j c_j``. Carathéodory's theorem rescales the
+    groups (directions, hence patterns and cone feasibility, unchanged) so that at most ``n + 1``
+    stay non-zero while the training predictions and the penalty are kept exactly: the network
+    objective does not change. Gated solutions are returned as they are.
+    """
+    if solution.W is None or program.gated:
+        return solution
+    X = torch.from_numpy(program.X)
+    n = X.shape[0]
+    V, W = solution.V.clone(), solution.W.clone()
+    for col in range(V.shape[2]):
+        groups = [(A, i) for A in (V, W) for i in torch.nonzero(A[:, :, col].norm(dim=1) > 0).flatten().tolist()]
+        if len(groups) <= n + 1:
+            continue
+        norms = torch.stack([A[i, :, col].norm() for A, i in groups])
+        H = torch.stack([(1.0 if A is V else -1.0) * torch.relu(X @ A[i, :, col]) / norms[k]
+                         for k, (A, i) in enumerate(groups)], dim=1)
+        new = _caratheodory(H, norms, n + 1)
+        for k, (A, i) in enumerate(groups):
+            A[i, :, col] *= new[k] / norms[k]
+    return ConvexSolution(V=V, W=W, objective=program.objective(V, W), converged=solution.converged,
+                          iterations=solution.iterations, history=solution.history,
+                          solver_info={**solution.solver_info, "reduced_to_n_plus_1": True},
+                          state=solution.state)

@@ -1,0 +1,134 @@
+"""The convex estimators as scikit-learn estimators: scikit-learn's own estimator checks, model
+selection (GridSearchCV, cross_val_score, Pipeline) and the input errors a new user meets."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from graphopt.convex import ConvergenceWarning, ConvexReLUClassifier, ConvexReLURegressor
+
+# small budgets keep scikit-learn's ~55 checks per estimator to seconds; they test the API
+# contract (shapes, errors, cloning, pickling, invariances), not the optimum
+_FAST = dict(num_patterns=8, max_iter=100, tol=1e-4)
+# every check passes with scikit-learn 1.9; a failing one would be listed here with its reason
+EXPECTED_FAILED: dict[str, str] = {}
+
+
+@parametrize_with_checks([ConvexReLUClassifier(**_FAST), ConvexReLURegressor(**_FAST)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.standard_normal((n, 3)) + 3.0 * y[:, None] * np.array([1.0, -1.0, 0.0])
+    return X, y
+
+
+def test_type_predicates_and_tags():
+    assert is_classifier(ConvexReLUClassifier()) and not is_regressor(ConvexReLUClassifier())
+    assert is_regressor(ConvexReLURegressor()) and not is_classifier(ConvexReLURegressor())
+    assert ConvexReLURegressor().__sklearn_tags__().target_tags.multi_output
+    assert ConvexReLUClassifier().__sklearn_tags__().input_tags.sparse
+    # predict_proba exists only where it is defined (logistic loss)
+    assert hasattr(ConvexReLUClassifier(), "predict_proba")
+    assert not hasattr(ConvexReLUClassifier(loss="hinge"), "predict_proba")
+    assert not hasattr(ConvexReLURegressor(), "decision_function")
+
+
+def test_grid_search_cross_val_and_pipeline():
+    X, y = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid = GridSearchCV(ConvexReLUClassifier(**_FAST), {"beta": [1e-3, 1e2]}, cv=3).fit(X, y)
+        scores = cross_val_score(ConvexReLUClassifier(**_FAST), X, y, cv=3)
+        pipe = make_pipeline(StandardScaler(), ConvexReLUClassifier(**_FAST)).fit(X, y)
+    # β = 100 is far above β_max on 80 rows: the zero network scores at chance, so β = 1e-3 wins
+    assert grid.best_params_ == {"beta": 1e-3}
+    assert grid.best_score_ > 0.85
+    assert scores.shape == (3,) and scores.min() > 0.85
+    assert pipe.score(X, y) == pytest.approx(np.mean(pipe.predict(X) == y))
+    assert pipe.score(X, y) > 0.9
+
+
+def test_regressor_score_is_r2_and_keeps_target_shape():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((100, 2))
+    y = np.maximum(X[:, 0], 0) - X[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = ConvexReLURegressor(beta=1e-3, **_FAST).fit(X, y)
+        col = ConvexReLURegressor(beta=1e-3, **_FAST).fit(X, y[:, None])
+    assert reg.predict(X).shape == (100,) and col.predict(X).shape == (100, 1)
+    r2 = 1 - ((y - reg.predict(X)) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    assert reg.score(X, y) == pytest.approx(r2)
+    assert cross_val_score(clone(reg), X, y, cv=3).min() > 0.8
+
+
+def test_numpy_scalar_hyperparameters_are_accepted():
+    X, y = _blobs(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = ConvexReLUClassifier(beta=np.float32(1e-2), num_patterns=np.int64(6), max_iter=np.int32(50),
+                                   tol=np.float64(1e-4)).fit(X, y)
+    assert clf.score(X, y) > 0.85
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"beta": True}, "beta"), ({"beta": float("nan")}, "beta"), ({"tol": 0.0}, "tol"),
+    ({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"), ({"time_limit": -1.0}, "time_limit"),
+    ({"max_memory": 0}, "max_memory"), ({"rho": -1.0}, "rho"), ({"dtype": "float16"}, "dtype"),
+])
+def test_bad_hyperparameters_name_the_argument(params, match):
+    X, y = _blobs(30)
+    with pytest.raises(ValueError, match=match):
+        ConvexReLUClassifier(**params).fit(X, y)
+
+
+def test_bad_inputs_give_clear_errors():
+    X, y = _blobs(40)
+    with pytest.raises(ValueError, match="Complex data not supported"):
+        ConvexReLUClassifier().fit(X + 1j, y)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        ConvexReLURegressor().fit(X, None)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        ConvexReLUClassifier().fit(X, None)
+    with pytest.raises(ValueError, match=r"magnitude .*rescale X"):
+        ConvexReLUClassifier().fit(X * 1e200, y)
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        ConvexReLUClassifier().fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="2 is required"):
+        ConvexReLUClassifier().fit(X[:1], y[:1])
+    with pytest.raises(ValueError, match="single class"):
+        ConvexReLUClassifier().fit(X, np.zeros(40))
+    with pytest.raises(ValueError, match="1d array"):
+        ConvexReLUClassifier().fit(X, np.column_stack([y, 1 - y]))
+    with pytest.raises(ValueError, match="NaN"):
+        ConvexReLUClassifier().fit(X, np.where(np.arange(40) == 3, np.nan, y))
+    with pytest.raises(ValueError, match="could not convert|numeric"):
+        ConvexReLUClassifier().fit(np.full((40, 2), "a"), y)
+
+
+def test_sparse_and_labels_of_any_kind():
+    X, y = _blobs(80)
+    names = np.array(["cat", "dog"])[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = ConvexReLUClassifier(**_FAST).fit(X, names)
+        sparse = ConvexReLUClassifier(**_FAST).fit(sp.csr_matrix(X), names)
+        negative = ConvexReLUClassifier(**_FAST).fit(X, 2 * y - 7)  # labels -7 and -5
+    assert set(dense.predict(X)) <= {"cat", "dog"}
+    np.testing.assert_array_equal(dense.predict(X), sparse.predict(sp.csr_matrix(X)))
+    np.testing.assert_array_equal(negative.classes_, [-7, -5])
+    assert negative.score(X, 2 * y - 7) == pytest.approx(dense.score(X, names))
