@@ -1,5 +1,7 @@
 """Edge-rate designs: threshold scaling, SDP optimality, first-order method, gossip weights."""
 
+import warnings
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -103,7 +105,7 @@ def test_smoothed_objective_gradient_matches_finite_differences(dense):
     edges, _ = edge_rates(g)
     lam = np.random.default_rng(1).uniform(0.5, 2.0, len(edges))
     obj = _SmoothedRatio(g.num_nodes, edges, dense, num_eigs=g.num_nodes - 1)
-    value, grad_log, _, _ = obj(lam, beta=4.0)
+    value, grad_log, _, _, _ = obj(lam, beta=4.0)
     eps = 1e-6
     for k in range(0, len(edges), 5):
         step = np.zeros_like(lam)
@@ -204,10 +206,31 @@ def test_bad_input(barbell):
         sdp_rates(barbell, budget=1e-3)
 
 
-def test_first_order_time_limit_returns_a_feasible_design(barbell):
-    rates, hist = first_order_rates(barbell, time_limit=0.0, progress=False, return_history=True)
-    assert hist == []  # stopped before the first step: the initial uniform direction
-    np.testing.assert_allclose(rates, uniform_rates(barbell))
+def test_first_order_time_limit_is_validated_and_never_silent(barbell):
+    with pytest.raises(ValueError, match="time_limit"):
+        first_order_rates(barbell, time_limit=-1.0)
+    with pytest.raises(TimeoutError, match="time_limit"):
+        first_order_rates(barbell, time_limit=0.0, progress=False)
+    with pytest.warns(RuntimeWarning, match="stopped by max_iter.*certified within"):
+        rates, cert = first_order_rates(barbell, betas=(30.0,), max_iter=2, progress=False,
+                                        return_certificate=True)
+    assert not cert.converged and cert.stopped_by == "max_iter"
+    assert threshold_ratio(barbell, rates) == pytest.approx(1.0)
+    assert rates.sum() == pytest.approx(cert.total)
+
+
+def test_first_order_certificate_bounds_the_sdp_optimum(barbell, sdp_barbell, grid):
+    for g, sdp in [(barbell, scale_to_threshold(barbell, sdp_barbell)), (grid, sdp_rates(grid))]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an unfinished run warns
+            rates, hist, cert = first_order_rates(g, progress=False, max_iter=40,
+                                                  return_history=True, return_certificate=True)
+        # Weak duality: the bound never exceeds the optimum, and the gap it reports is honest.
+        assert 0 < cert.lower_bound <= sdp.sum() * (1 + 1e-7)
+        assert cert.total == pytest.approx(rates.sum())
+        assert rates.sum() - sdp.sum() <= cert.gap * (1 + 1e-9)
+        assert all(h.lower_bound <= sdp.sum() * (1 + 1e-7) for h in hist)
+        assert cert.relative_gap < 0.05  # the multipliers come close to the SDP's dual
 
 
 def test_scs_agrees_with_clarabel(grid):

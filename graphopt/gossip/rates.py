@@ -43,10 +43,10 @@ from tqdm.auto import tqdm
 from graphopt.graph import Graph
 from graphopt.gossip.spectral import (DENSE_MAX_NODES, LaplacianSolver, Method, edge_rates,
                                       gossip_spectrum, laplacian_from_edges,
-                                      resistances_from_solver)
+)
 
 __all__ = ["scale_to_threshold", "uniform_rates", "sdp_rates", "max_lambda2_rates",
-           "first_order_rates", "FirstOrderStep", "fmmc_weights", "fdla_weights",
+           "first_order_rates", "FirstOrderStep", "RateCertificate", "fmmc_weights", "fdla_weights",
            "metropolis_weights", "max_degree_weights", "averaging_matrix", "mixing_rate",
            "compare_rate_designs", "RATE_DESIGNS"]
 
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     import cvxpy as cp
 
 _DEFAULT_SOLVERS = ("CLARABEL", "SCS")
+# Columns of Λ⁺ (and of Λ⁺ L_c Λ⁺) per block in the first-order method.
+_BLOCK = 512
 # Clarabel's default 1e-8 tolerances stall at "almost solved" on these LMIs; 1e-7 reaches
 # "optimal" in fewer iterations with the same objective to ~1e-8 relative.
 _SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
@@ -180,81 +182,228 @@ def max_lambda2_rates(graph: Graph, *, budget: float | None = None,
 @dataclass(frozen=True)
 class FirstOrderStep:
     """One accepted step of :func:`first_order_rates`: ``total`` is the exact least total rate
-    on the threshold for the current direction, ``smoothed_total`` the quantity being minimised."""
+    on the threshold for the current direction, ``smoothed_total`` the quantity being minimised,
+    ``lower_bound`` the best certified lower bound on the optimal total found so far."""
 
     iteration: int
     beta: float
     total: float
     smoothed_total: float
     active_edges: int
+    lower_bound: float = 0.0
 
 
-class _SmoothedRatio:
-    """``G(λ) = log(‖R(λ)‖_β · ‖1/λ_i(Λ)‖_β · (Σλ)²)``: a scale-free smoothing of
-    ``log(ρ (Σλ)²)`` that tends to it as ``β → ∞``, with its gradient in ``log λ``."""
+@dataclass(frozen=True)
+class RateCertificate:
+    """How far :func:`first_order_rates`' design is from the SDP optimum, certified.
 
-    def __init__(self, n: int, edges: np.ndarray, dense: bool, num_eigs: int) -> None:
-        self.n, self.edges, self.dense, self.num_eigs = n, edges, dense, num_eigs
+    ``lower_bound`` is a Lagrangian (weak-duality) bound: no design on the threshold has a total
+    below it (up to floating-point rounding), so ``total − lower_bound`` bounds the distance of
+    the returned design to the optimum. ``converged`` says whether the relative gap reached
+    ``gap_tol``; ``stopped_by`` is ``"gap"``, ``"max_iter"`` or ``"time_limit"``; ``seconds``
+    is wall-clock time and ``cpu_seconds`` the process CPU time of the call.
+    """
 
-    def __call__(self, lam: np.ndarray, beta: float) -> tuple[float, np.ndarray, float, int]:
-        """Return ``G``, its gradient in ``log λ``, the exact ``ρ (Σλ)²`` and the active edges."""
-        solver = LaplacianSolver(laplacian_from_edges(self.n, self.edges, lam), self.dense)
-        res = resistances_from_solver(solver, self.edges)
-        vals, vecs = solver.lowest(self.num_eigs)
-        total = lam.sum()
-        w = softmax(beta * np.log(res))
-        u = softmax(-beta * np.log(vals))
-        g_val = (logsumexp(beta * np.log(res)) + logsumexp(-beta * np.log(vals))) / beta
-        g_val += 2.0 * np.log(total)
-        i, j = self.edges[:, 0], self.edges[:, 1]
-        # d log‖R‖_β / dλ_k = −Σ_e c_e (b_eᵀ Λ⁺ b_k)² = −b_kᵀ Λ⁺ L_c Λ⁺ b_k with c_e = w_e / R_e,
-        # summed over the edges whose weight w_e is not negligible.
-        active = np.flatnonzero(w > 1e-12)
-        c = w[active] / res[active]
-        if self.dense:
-            lc = laplacian_from_edges(self.n, self.edges[active], c)
-            mat = solver.pinv @ (lc @ solver.pinv)
-            grad = -(mat[i, i] + mat[j, j] - 2.0 * mat[i, j])
-        else:
-            grad = np.zeros(len(lam))
-            for s in range(0, len(active), 256):
-                a = active[s:s + 256]
-                rhs = np.zeros((self.n, len(a)))
-                rhs[i[a], np.arange(len(a))], rhs[j[a], np.arange(len(a))] = 1.0, -1.0
-                y = solver.solve(rhs)
-                grad -= ((y[i] - y[j]) ** 2) @ c[s:s + 256]
-        # d log‖1/λ_i‖_β / dλ_k = −Σ_i (u_i / λ_i) (b_kᵀ v_i)².
-        grad -= ((vecs[i] - vecs[j]) ** 2) @ (u / vals)
-        grad += 2.0 / total
-        exact = res.max() / vals[0] * total ** 2
-        return float(g_val), lam * grad, float(exact), len(active)
+    total: float
+    lower_bound: float
+    converged: bool
+    stopped_by: str
+    evaluations: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def gap(self) -> float:
+        return self.total - self.lower_bound
+
+    @property
+    def relative_gap(self) -> float:
+        return self.gap / self.total
 
 
 class _TimeUp(Exception):
     pass
 
 
+def _check_deadline(deadline: float) -> None:
+    if time.perf_counter() > deadline:
+        raise _TimeUp
+
+
+def _pinv(lap: sp.csr_matrix, dense: bool, deadline: float) -> tuple[np.ndarray, LaplacianSolver]:
+    """``Λ⁺`` as a dense array: a dense Cholesky, or ``n`` solves with a sparse LU in blocks
+    (several times cheaper past a few thousand nodes, and interruptible between blocks)."""
+    solver = LaplacianSolver(lap, dense)
+    if dense:
+        return solver.pinv, solver
+    n = lap.shape[0]
+    pinv = np.empty((n, n))
+    for s in range(0, n, _BLOCK):
+        _check_deadline(deadline)
+        cols = np.arange(s, min(n, s + _BLOCK))
+        rhs = np.full((n, len(cols)), -1.0 / n)  # e_j − 1/n ⊥ 1, and Λ⁺ 1 = 0
+        rhs[cols, cols - s] += 1.0
+        pinv[:, cols] = solver.solve(rhs)
+    return pinv, solver
+
+
+def _lowest_from_pinv(lap: sp.csr_matrix, pinv: np.ndarray, k: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` smallest non-zero eigenvalues of ``Λ`` and unit eigenvectors orthogonal to 1."""
+    n = lap.shape[0]
+    if n <= 64 or k >= n // 4:
+        vals, vecs = la.eigh(lap.toarray())
+        vals, vecs = vals[1:k + 1], vecs[:, 1:k + 1]
+    else:
+        v0 = np.cos(np.arange(n) * 1.7)  # deterministic start vector
+        mu, vecs = spla.eigsh(pinv, k=k, which="LA", v0=v0 - v0.mean(), tol=1e-10)
+        order = np.argsort(-mu)
+        vals, vecs = 1.0 / mu[order], vecs[:, order]
+    # Exactly orthogonal to 1 and of unit norm: each v vᵀ is then feasible for λ2's dual.
+    vecs = vecs - vecs.mean(axis=0)
+    return vals, vecs / np.linalg.norm(vecs, axis=0)
+
+
+def _edge_quadratic(apply: Any, n: int, edges: np.ndarray) -> np.ndarray:
+    """``b_eᵀ M b_e`` for every edge, where ``apply(cols)`` returns the columns ``M[:, cols]``."""
+    i, j = edges[:, 0], edges[:, 1]
+    diag, cross = np.empty(n), np.empty(len(edges))
+    order = np.argsort(j, kind="stable")
+    starts = np.searchsorted(j[order], np.arange(0, n + _BLOCK, _BLOCK))
+    for b, s in enumerate(range(0, n, _BLOCK)):
+        cols = np.arange(s, min(n, s + _BLOCK))
+        block = apply(cols)
+        diag[cols] = block[cols, cols - s]
+        k = order[starts[b]:starts[b + 1]]
+        cross[k] = block[i[k], j[k] - s]
+    return diag[i] + diag[j] - 2.0 * cross
+
+
+def _dual_bound(resist: np.ndarray, mu: np.ndarray, h: np.ndarray, g: np.ndarray) -> float:
+    """Lagrangian lower bound on ``min Σλ s.t. max_e R_e(λ) ≤ λ2(λ)``.
+
+    For multipliers ``μ ≥ 0`` on the resistance constraints (``Σμ = 1``), a matrix ``X ⪰ 0``
+    with ``tr X = 1``, ``X 1 = 0`` for ``λ2(Λ) = min_X ⟨Λ, X⟩``, and any potentials ``y_e``
+    in ``R_e(λ) = max_y 2 yᵀb_e − yᵀΛy``, weak duality gives, for every ``α, γ > 0``,
+
+        Σλ ≥ 2 α γ Σ_e μ_e y_eᵀ b_e   whenever   α (b_kᵀ X b_k + γ² Σ_e μ_e (b_kᵀ y_e)²) ≤ 1 ∀k.
+
+    With ``y_e = Λ⁺ b_e`` at the current rates, ``resist = y_eᵀ b_e``, ``h_k = Σ μ_e (b_kᵀ y_e)²``
+    and ``g_k = b_kᵀ X b_k``, this is ``2 γ μᵀR / max_k (g_k + γ² h_k)``, maximised over ``γ``
+    (any ``γ`` gives a valid bound; at a KKT point the best one is tight).
+    """
+    a = float(mu @ resist)
+    if not a > 0:
+        return 0.0
+
+    def bound(log_gamma: np.ndarray) -> np.ndarray:
+        gam = np.exp(log_gamma)
+        return np.array([2 * x * a / np.max(g + x * x * h) for x in gam])
+
+    center = 0.5 * np.log(max(g.max(), 1e-300) / max(h.max(), 1e-300))
+    grid = center + np.linspace(-8, 8, 65)
+    vals = bound(grid)
+    best = int(np.argmax(vals))
+    fine = grid[best] + np.linspace(-0.25, 0.25, 51)
+    return float(max(vals.max(), bound(fine).max()))
+
+
+class _SmoothedRatio:
+    """``G(λ) = log(‖R(λ)‖_β · ‖1/λ_i(Λ)‖_β · (Σλ)²)``: a scale-free smoothing of
+    ``log(ρ (Σλ)²)`` that tends to it as ``β → ∞``, with its gradient in ``log λ``.
+
+    The gradient's weights are also multipliers for :func:`_dual_bound`: ``μ_e ∝ w_e / R_e`` on
+    the resistances and ``X ∝ Σ_i (u_i / λ_i) v_i v_iᵀ`` on the low eigenspace, exactly those
+    of the smoothed problem's KKT conditions, so every evaluation also yields a certified lower
+    bound, tight up to the smoothing as the iterates converge.
+    """
+
+    def __init__(self, n: int, edges: np.ndarray, dense: bool, num_eigs: int,
+                 deadline: float = np.inf) -> None:
+        self.n, self.edges, self.dense, self.num_eigs = n, edges, dense, num_eigs
+        self.deadline = deadline
+
+    def __call__(self, lam: np.ndarray, beta: float
+                 ) -> tuple[float, np.ndarray, float, int, float]:
+        """Return ``G``, its gradient in ``log λ``, the exact ``ρ (Σλ)²``, the active edges and
+        a certified lower bound on the optimal total."""
+        lap = laplacian_from_edges(self.n, self.edges, lam)
+        pinv, solver = _pinv(lap, self.dense, self.deadline)
+        i, j = self.edges[:, 0], self.edges[:, 1]
+        res = pinv[i, i] + pinv[j, j] - 2.0 * pinv[i, j]
+        _check_deadline(self.deadline)
+        vals, vecs = _lowest_from_pinv(lap, pinv, self.num_eigs)
+        total = lam.sum()
+        w = softmax(beta * np.log(res))
+        u = softmax(-beta * np.log(vals))
+        g_val = (logsumexp(beta * np.log(res)) + logsumexp(-beta * np.log(vals))) / beta
+        g_val += 2.0 * np.log(total)
+        # d log‖R‖_β / dλ_k = −Σ_e c_e (b_eᵀ Λ⁺ b_k)² = −b_kᵀ Λ⁺ L_c Λ⁺ b_k with c_e = w_e / R_e,
+        # summed over the edges whose weight w_e is not negligible.
+        active = np.flatnonzero(w > 1e-12)
+        c = w[active] / res[active]
+        lc = laplacian_from_edges(self.n, self.edges[active], c)
+
+        def product(cols: np.ndarray) -> np.ndarray:
+            _check_deadline(self.deadline)
+            rhs = lc @ pinv[:, cols]
+            # Λ⁺ (L_c Λ⁺): a dense product, or solves with the sparse LU (cheaper at scale).
+            return pinv @ rhs if self.dense else solver.solve(rhs)
+
+        hc = _edge_quadratic(product, self.n, self.edges)
+        # d log‖1/λ_i‖_β / dλ_k = −Σ_i (u_i / λ_i) (b_kᵀ v_i)².
+        gu = ((vecs[i] - vecs[j]) ** 2) @ (u / vals)
+        grad = -hc - gu + 2.0 / total
+        exact = res.max() / vals[0] * total ** 2
+        mu = np.zeros(len(lam))
+        mu[active] = c / c.sum()
+        lower = _dual_bound(res, mu, np.maximum(hc, 0.0) / c.sum(), gu / (u / vals).sum())
+        return float(g_val), lam * grad, float(exact), len(active), lower
+
+
 def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = None,
                       betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0),
                       max_iter: int = 300, tol: float = 1e-10, time_limit: float | None = None,
-                      method: Method = "auto", progress: bool = True, return_history: bool = False
-                      ) -> np.ndarray | tuple[np.ndarray, list[FirstOrderStep]]:
-    """The SDP's optimum by a first-order method: no SDP solver, one Cholesky (dense) or sparse
-    LU per evaluation.
+                      method: Method = "auto", progress: bool = True, return_history: bool = False,
+                      gap_tol: float = 1e-4, return_certificate: bool = False) -> Any:
+    """The SDP's optimum by a first-order method with a certified gap: no SDP solver, one
+    factorization of the rate Laplacian per evaluation.
 
     Minimises the least total rate on the threshold, ``sqrt(ρ(λ))`` for ``Σλ = 1``, through a
     smoothing whose sharpness follows ``betas``; each stage warm-starts the next and runs
     L-BFGS in ``log λ`` (rates stay positive, the scale-free objective needs no projection) for
-    up to ``max_iter`` iterations or until the relative decrease falls below ``tol``. The best
-    iterate by the exact (unsmoothed) total is returned, scaled onto the threshold or to ``budget``;
-    ``time_limit`` (seconds) stops early with the best iterate so far.
+    up to ``max_iter`` iterations or until the relative decrease falls below ``tol``. Every
+    evaluation also gives a Lagrangian lower bound on the optimal total (see
+    :class:`RateCertificate`); the run stops once the certified relative gap is at most
+    ``gap_tol``. The best iterate by the exact (unsmoothed) total is returned, scaled onto the
+    threshold or to ``budget``.
+
+    ``time_limit`` (wall-clock seconds) stops early with the best iterate so far; it is checked
+    between blocks of linear solves, so it is overshot by at most one block and one eigensolve.
+    An unfinished run (time limit or ``max_iter`` before ``gap_tol``) warns with its certified
+    gap; a time limit too short for even one evaluation raises ``TimeoutError``.
+    ``return_history`` adds the list of :class:`FirstOrderStep`, ``return_certificate`` the
+    :class:`RateCertificate` (last in the returned tuple).
+
+    Up to :data:`~graphopt.gossip.spectral.DENSE_MAX_NODES` nodes (``method="auto"``) each
+    evaluation is dense (Cholesky, O(n³)); larger graphs use a sparse LU and ``2n`` solves with
+    it, holding ``Λ⁺`` as one dense ``n × n`` array.
     """
+    start, cpu_start = time.perf_counter(), time.process_time()
     edges, _ = edge_rates(graph, None)
     n, m = graph.num_nodes, len(edges)
     if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if not betas or any(not b > 0 for b in betas):
         raise ValueError(f"betas must be a non-empty sequence of positive numbers, got {betas}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float, np.number))
+                                       and np.isfinite(time_limit) and time_limit >= 0):
+        raise ValueError(f"time_limit must be a non-negative number of seconds or None, "
+                         f"got {time_limit!r}")
+    if not (isinstance(gap_tol, (int, float, np.number)) and gap_tol >= 0):
+        raise ValueError(f"gap_tol must be a non-negative number, got {gap_tol!r}")
+    if budget is not None and not (np.isfinite(float(budget)) and float(budget) > 0):
+        raise ValueError(f"budget must be a positive total rate, got {budget}")
     if init is None:
         u = np.zeros(m)
     else:
@@ -263,43 +412,81 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
             raise ValueError("init must be strictly positive: steps in log-rate cannot revive a zero")
         u = np.log(lam0 / lam0.sum())
     dense = n <= DENSE_MAX_NODES if method == "auto" else method == "dense"
+    deadline = np.inf if time_limit is None else start + float(time_limit)
     # A whole multiple eigenspace must enter the smoothed λ2 for its gradient to be symmetric.
-    objective = _SmoothedRatio(n, edges, dense, num_eigs=min(n - 1, 16))
+    objective = _SmoothedRatio(n, edges, dense, num_eigs=min(n - 1, 16), deadline=deadline)
     history: list[FirstOrderStep] = []
-    best = {"exact": np.inf, "u": u}
+    best = {"exact": np.inf, "u": u, "lower": 0.0}
     last: dict[str, Any] = {}
+    evaluations = 0
+    stopped_by = "max_iter"
     bar = tqdm(total=len(betas) * max_iter, disable=not progress or not sys.stderr.isatty(),
                desc="first-order rates")
-    deadline = np.inf if time_limit is None else time.perf_counter() + float(time_limit)
+
+    class _Converged(Exception):
+        pass
 
     for beta in betas:
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            if time.perf_counter() > deadline:
-                raise _TimeUp
+            nonlocal evaluations
+            if last.get("beta") == beta and np.array_equal(x, last["x"]):
+                return last["value"], last["grad"]
             # G is scale-free, so shifting log λ by its max only guards exp against overflow.
-            value, grad, exact, active = objective(np.exp(x - x.max()), beta)
-            last.update(x=x.copy(), value=value, exact=exact, active=active)
+            value, grad, exact, active, lower = objective(np.exp(x - x.max()), beta)
+            evaluations += 1
+            last.update(x=x.copy(), beta=beta, value=value, grad=grad, exact=exact,
+                        active=active)
+            best["lower"] = max(best["lower"], lower)
             if exact < best["exact"]:
                 best.update(exact=exact, u=x.copy())
+            if 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol:
+                raise _Converged
             return value, grad
 
         def record(x: np.ndarray) -> None:
-            if "x" not in last or not np.array_equal(x, last["x"]):
-                fun(x)
+            fun(x)
             history.append(FirstOrderStep(len(history) + 1, beta, float(np.sqrt(last["exact"])),
-                                          float(np.exp(last["value"] / 2)), last["active"]))
+                                          float(np.exp(last["value"] / 2)), last["active"],
+                                          best["lower"]))
             bar.update(1)
 
         try:
             result = minimize(fun, u, jac=True, method="L-BFGS-B", callback=record,
                               options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
         except _TimeUp:
+            stopped_by = "time_limit"
+            break
+        except _Converged:
+            stopped_by = "gap"
             break
         u = result.x - result.x.max()
     bar.close()
+    if not np.isfinite(best["exact"]):
+        raise TimeoutError(f"time_limit={time_limit} s ran out before the first evaluation of "
+                           f"the rates on {n} nodes; no design or bound to return")
+    total = float(np.sqrt(best["exact"]))
     lam = np.exp(best["u"] - best["u"].max())
-    rates = scale_to_threshold(graph, lam / lam.sum(), budget=budget)
-    return (rates, history) if return_history else rates
+    rates = lam * (total / lam.sum())  # exactly on the threshold: ρ(sλ) = ρ(λ)/s²
+    if budget is not None:
+        if budget < total * (1 - 1e-9):
+            raise ValueError(f"infeasible budget={budget:g}: the best rates need a total of at "
+                             f"least {total:g} to satisfy 2*chi1*chi2 <= 1")
+        rates *= budget / total
+    cert = RateCertificate(total=total, lower_bound=best["lower"], converged=stopped_by == "gap",
+                           stopped_by=stopped_by, evaluations=evaluations,
+                           seconds=time.perf_counter() - start,
+                           cpu_seconds=time.process_time() - cpu_start)
+    if not cert.converged:
+        warnings.warn(f"first_order_rates stopped by {stopped_by} after {evaluations} evaluations "
+                      f"({cert.seconds:.1f} s) before gap_tol={gap_tol:g}: the design's total "
+                      f"{total:.6g} is certified within {cert.relative_gap:.3g} (relative) of the "
+                      f"optimum (lower bound {cert.lower_bound:.6g})", RuntimeWarning, stacklevel=2)
+    out: tuple = (rates,)
+    if return_history:
+        out += (history,)
+    if return_certificate:
+        out += (cert,)
+    return out[0] if len(out) == 1 else out
 
 
 # ---------------------------------------------------------------------- averaging weights

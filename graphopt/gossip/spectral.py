@@ -8,8 +8,8 @@ largest effective resistance of an edge); it converges when ``2 χ1 χ2 ≤ 1``.
 
 Rates are per edge, aligned with ``graph.edges()`` (each undirected edge once, ``i < j``).
 Up to :data:`DENSE_MAX_NODES` nodes ``Λ⁺`` is formed densely from a Cholesky factorization of
-``Λ + 11ᵀ/n``; larger graphs use a sparse LU of the grounded Laplacian (exact, but resistances of
-all edges then cost one solve per edge). The low spectrum comes from ``eigsh`` on ``Λ⁺``
+``Λ + 11ᵀ/n``; larger graphs use a sparse LU of the grounded Laplacian (exact; the resistances of all
+edges cost one solve per node, or per edge when edges are fewer). The low spectrum comes from ``eigsh`` on ``Λ⁺``
 (``eigh`` for tiny graphs).
 """
 
@@ -161,6 +161,8 @@ def resistances_from_solver(solver: LaplacianSolver, edges: np.ndarray) -> np.nd
     if solver.dense:
         p = solver.pinv
         return p[i, i] + p[j, j] - 2.0 * p[i, j]
+    if len(edges) > solver.n:
+        return _resistances_by_node_blocks(solver, edges)
     out = np.empty(len(edges))
     for s in range(0, len(edges), _RESISTANCE_BATCH):
         ii, jj = i[s:s + _RESISTANCE_BATCH], j[s:s + _RESISTANCE_BATCH]
@@ -170,6 +172,25 @@ def resistances_from_solver(solver: LaplacianSolver, edges: np.ndarray) -> np.nd
         x = solver.solve(b)
         out[s:s + len(ii)] = x[ii, cols] - x[jj, cols]
     return out
+
+
+def _resistances_by_node_blocks(solver: LaplacianSolver, edges: np.ndarray) -> np.ndarray:
+    """``R_e`` from the columns of ``Λ⁺`` (``n`` solves instead of one per edge): the block of
+    columns ``J`` gives ``Λ⁺_jj`` and ``Λ⁺_ij`` for every edge whose endpoint ``j`` is in ``J``."""
+    n = solver.n
+    i, j = edges[:, 0], edges[:, 1]
+    diag, cross = np.empty(n), np.empty(len(edges))
+    order = np.argsort(j, kind="stable")
+    starts = np.searchsorted(j[order], np.arange(0, n + _RESISTANCE_BATCH, _RESISTANCE_BATCH))
+    for b, s in enumerate(range(0, n, _RESISTANCE_BATCH)):
+        cols = np.arange(s, min(n, s + _RESISTANCE_BATCH))
+        rhs = np.full((n, len(cols)), -1.0 / n)  # e_j − 1/n is orthogonal to 1, Λ⁺ 1 = 0
+        rhs[cols, cols - s] += 1.0
+        x = solver.solve(rhs)
+        diag[cols] = x[cols, cols - s]
+        k = order[starts[b]:starts[b + 1]]
+        cross[k] = x[i[k], j[k] - s]
+    return diag[i] + diag[j] - 2.0 * cross
 
 
 def _solver(graph: Graph, rates: Any, method: Method
