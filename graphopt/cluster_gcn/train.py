@@ -242,7 +242,7 @@ def _predict_layerwise(model: ClusterGCN, graph: Graph, x: Any, normalization: N
     for layer in model.layers:
         width_in = h.shape[1]
         width_out = layer.weight_self.shape[1]
-        rows = chunk_size or _row_block(n, width_in + 3 * width_out)
+        rows = chunk_size or _row_block(n, width_in + 3 * width_out, INFERENCE_BLOCK_BYTES)
         spans = [(r0, min(r0 + rows, n)) for r0 in range(0, n, rows)]
         if layer.precalc:
             h = torch.cat([layer.transform(_rows(h, r0, r1)) for r0, r1 in spans])
