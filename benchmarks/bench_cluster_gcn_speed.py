@@ -268,6 +268,39 @@ def run_dataset(name: str, epochs: int, seed: int, with_memory: bool, sparse_pee
     return result
 
 
+def accuracy_dataset(name: str, seeds: int, epochs: int) -> dict:
+    """Test accuracy over ``seeds`` initializations (same partition): graphopt, and PyG's model
+    trained through its torch.sparse path (the same function as its edge_index path, at half the cost)."""
+    g, part = setup(name, 0)
+    acc: dict[str, list[float]] = {"graphopt": [], "pyg": []}
+    for seed in range(seeds):
+        model = graphopt_model(g, seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            for epoch in range(epochs):
+                graphopt_epoch(model, g, part, epoch, Path(tmp) / "ckpt.pt", seed)
+        acc["graphopt"].append(graphopt_test_accuracy(model, g))
+        data, loader, pyg_model, opt = pyg_pipeline(g, part, seed)
+        for _ in range(epochs):
+            pyg_epoch(loader, pyg_model, opt, sparse_adj=True)
+        acc["pyg"].append(pyg_test_accuracy(data, pyg_model))
+        print(f"[{name}] seed {seed}: graphopt {acc['graphopt'][-1]:.4f}, PyG {acc['pyg'][-1]:.4f}",
+              file=sys.stderr, flush=True)
+    return {"dataset": name, "seeds": seeds, "epochs": epochs, "test_acc": acc,
+            "mean": {k: float(np.mean(v)) for k, v in acc.items()},
+            "std": {k: float(np.std(v)) for k, v in acc.items()}}
+
+
+def accuracy_table(results: list[dict]) -> str:
+    lines = ["| dataset | epochs | seeds | graphopt test acc (%) | PyG test acc (%) | graphopt - PyG |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        m, s = r["mean"], r["std"]
+        lines.append(f"| {r['dataset']} | {r['epochs']} | {r['seeds']} | {100 * m['graphopt']:.2f} ± "
+                     f"{100 * s['graphopt']:.2f} | {100 * m['pyg']:.2f} ± {100 * s['pyg']:.2f} | "
+                     f"{100 * (m['graphopt'] - m['pyg']):+.2f} |")
+    return "\n".join(lines)
+
+
 def table(results: list[dict]) -> str:
     lines = ["| dataset | graphopt CPU s/epoch | PyG CPU s/epoch | CPU ratio | graphopt wall s | PyG wall s "
              "| test acc graphopt / PyG (%) | batching share graphopt / PyG | graphopt train / eval peak (MB) "
@@ -305,7 +338,10 @@ def main() -> None:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     ap.add_argument("--sparse-peer", action="store_true",
                     help="also time PyG fed torch.sparse CSR adjacencies (a faster PyG configuration)")
-    ap.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    ap.add_argument("--accuracy-seeds", type=int, default=0,
+                    help="instead of timing, compare test accuracy over this many seeds "
+                         "(writes bench_cluster_gcn_speed_accuracy.json unless --json is given)")
+    ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--memory-child", choices=["graphopt", "pyg"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.epochs < 1:
@@ -320,11 +356,18 @@ def main() -> None:
 
     commit = _sp.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                      cwd=Path(__file__).parent).stdout.strip()
+    command = " ".join(["python", "benchmarks/bench_cluster_gcn_speed.py"] + sys.argv[1:])
+    if args.accuracy_seeds:
+        results = [accuracy_dataset(name, args.accuracy_seeds, args.epochs) for name in args.datasets]
+        path = args.json or DEFAULT_JSON.with_name(DEFAULT_JSON.stem + "_accuracy.json")
+        out = {"command": command, "commit": commit, "torch_threads": 1, "results": results}
+        write_atomic(path, lambda f: f.write(json.dumps(out, indent=1)), mode="w")
+        print(accuracy_table(results))
+        return
     results = [run_dataset(name, args.epochs, args.seed, not args.no_memory, args.sparse_peer)
                for name in args.datasets]
-    out = {"command": " ".join(["python", "benchmarks/bench_cluster_gcn_speed.py"] + sys.argv[1:]),
-           "commit": commit, "torch_threads": 1, "results": results}
-    write_atomic(args.json, lambda f: f.write(json.dumps(out, indent=1)), mode="w")
+    out = {"command": command, "commit": commit, "torch_threads": 1, "results": results}
+    write_atomic(args.json or DEFAULT_JSON, lambda f: f.write(json.dumps(out, indent=1)), mode="w")
     print(table(results))
 
 

@@ -76,7 +76,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten
     atomically after each epoch; ``resume=True`` continues from it (same hyperparameters
     required). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
-    instead of densifying each batch.
+    instead of densifying each batch (a :class:`ClusterGCN` always gets sparse batches).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -249,7 +249,7 @@ def _predict_layerwise(model: ClusterGCN, graph: Graph, x: Any, normalization: N
             continue
         # [ÂH ‖ H] W = Â (H W_agg) + H W_self: the wide input is multiplied once, then propagated.
         hw = torch.cat([_mm(_rows(h, r0, r1), layer.weight_agg) for r0, r1 in spans])
-        out = torch.empty(n, width_out)
+        out = hw.new_empty(n, width_out)
         for r0, r1 in spans:
             block = adj[r0:r1]
             block = torch_csr(block.indptr.astype(np.int64), block.indices.astype(np.int64), block.data, n)
