@@ -124,8 +124,8 @@ def csr_transpose(matrix: torch.Tensor, values: torch.Tensor | None = None
 
     ``values`` replaces ``matrix.values()`` (e.g. after dropout) in the transpose. ``perm`` lets
     values that change later get the transpose by one gather. Built with scipy's linear-time
-    counting sort: torch's own CSR transpose and a stable argsort of the column indices cost 5x and
-    2x the product they serve on a Cluster-GCN batch.
+    counting sort (CSR to CSC), where torch's own CSR transpose or a stable argsort of the column
+    indices were each slower than the product the transpose serves on a Cluster-GCN batch.
     """
     import scipy.sparse as sp
 

@@ -37,8 +37,8 @@ class ClusterGCNLayer(nn.Module):
     ``Â (H W_agg) + H W_self``, so a wide input costs ``O(nnz(H) · out)``.
 
     The weights are stored input-major, ``(in, out)``: the sparse products read them in place and
-    their gradients come back contiguous (``nn.Linear``'s ``(out, in)`` layout cost two
-    transposing copies of the widest matrix per step, as much as its product).
+    their gradients come back contiguous, with none of the transposing copies of the widest matrix
+    that ``nn.Linear``'s ``(out, in)`` layout needs each step.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, dropout: float = 0.2,
