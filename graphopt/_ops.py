@@ -5,10 +5,12 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["adam", "dropout", "dropout_linear", "InputDropout", "sparse_propagation"]
+__all__ = ["adam", "csr_matmul", "csr_transpose", "csr_with_values", "dropout",
+           "dropout_linear", "InputDropout", "sparse_propagation"]
 
 
 def adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
@@ -28,13 +30,15 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     ``F.dropout`` draws one Bernoulli per entry; here one 64-bit draw gives four 16-bit uniforms and
     the scaled float mask is built in place, one multiply with ``x`` (``benchmarks/bench_ops.py``). Wide
     dense inputs (bag-of-words features, generated feature matrices) make this the largest cost of
-    a small GNN's step. A sparse COO ``x`` gets dropout on its stored values only (zeros stay zero,
-    so the law is the same as dropping entries of the dense matrix).
+    a small GNN's step. A sparse COO or CSR ``x`` gets dropout on its stored values only (zeros stay
+    zero, so the law is the same as dropping entries of the dense matrix).
     """
     if not training or p == 0:
         return x
     if not 0 <= p <= 1:
         raise ValueError(f"dropout probability must be in [0, 1], got {p!r}")
+    if x.layout == torch.sparse_csr:
+        return csr_with_values(x, dropout(x.values(), p))
     if x.is_sparse:
         x = x.coalesce()
         return torch.sparse_coo_tensor(x.indices(), dropout(x.values(), p), x.shape, device=x.device,
@@ -104,3 +108,45 @@ def sparse_propagation(edge_index: torch.Tensor, weight: torch.Tensor,
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
         matrix, matrix_t = coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
     return lambda h: _SparseMatmul.apply(matrix, matrix_t, h)
+
+
+def csr_with_values(matrix: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """The CSR ``matrix``'s structure (shared, not copied) with other stored ``values``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        return torch.sparse_csr_tensor(matrix.crow_indices(), matrix.col_indices(), values,
+                                       size=matrix.shape, check_invariants=False)
+
+
+def csr_transpose(matrix: torch.Tensor, values: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(matrix.T as CSR, perm)`` with ``matrix.T.values() == matrix.values()[perm]``.
+
+    ``values`` replaces ``matrix.values()`` (e.g. after dropout) in the transpose. ``perm`` lets
+    values that change later get the transpose by one gather. Built with scipy's linear-time
+    counting sort (CSR to CSC), where torch's own CSR transpose or a stable argsort of the column
+    indices were each slower than the product the transpose serves on a Cluster-GCN batch.
+    """
+    import scipy.sparse as sp
+
+    if matrix.layout != torch.sparse_csr:
+        raise TypeError(f"matrix must be a sparse CSR tensor, got layout {matrix.layout}")
+    crow, col = matrix.crow_indices().cpu().numpy(), matrix.col_indices().cpu().numpy()
+    rows, cols = matrix.shape
+    t = sp.csr_matrix((np.arange(col.size, dtype=np.int64), col, crow), shape=(rows, cols)).tocsc()
+    device = matrix.device
+    perm = torch.from_numpy(t.data).to(device)
+    values = matrix.values() if values is None else values
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        transposed = torch.sparse_csr_tensor(
+            torch.from_numpy(t.indptr.astype(np.int64, copy=False)).to(device),
+            torch.from_numpy(t.indices.astype(np.int64, copy=False)).to(device),
+            values.index_select(0, perm), size=(cols, rows), check_invariants=False)
+    return transposed, perm
+
+
+def csr_matmul(matrix: torch.Tensor, matrix_t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``matrix @ h`` for a constant sparse ``matrix``, differentiable in ``h``; the backward is one
+    product with the given transpose ``matrix_t`` (see :func:`sparse_propagation`)."""
+    return _SparseMatmul.apply(matrix, matrix_t, h)

@@ -41,7 +41,7 @@ from ..graph import Normalization
 from ..shards import Shard
 from .loader import ClusterLoader, torch_csr
 from .model import ClusterGCN
-from .train import History, _dense_rows, _loss, peak_memory_mb, resolve_device
+from .train import History, _loss, _rows, peak_memory_mb, resolve_device
 
 __all__ = ["init_distributed", "check_same", "HaloExchange", "predict_distributed",
            "evaluate_distributed", "fit_distributed", "run_local", "launch_local", "free_port",
@@ -174,7 +174,8 @@ def predict_distributed(model: nn.Module, shard: Shard, *, normalization: Normal
         for r0 in range(0, n, chunk_size):
             r1 = min(r0 + chunk_size, n)
             block = adj[r0:r1]
-            h_self = _dense_rows(h, r0, r1).to(dev)
+            h_self = _rows(h, r0, r1)
+            h_self = (h_self.to_dense() if h_self.layout != torch.strided else h_self).to(dev)
             if isinstance(h, Tensor):
                 a = torch_csr(block.indptr.astype(np.int64), block.indices.astype(np.int64),
                               block.data, width).to(dev)

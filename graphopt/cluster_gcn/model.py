@@ -4,6 +4,8 @@ Each :class:`ClusterGCNLayer` computes ``concat(Â·H, H) → dropout → linear
 as in the authors' code (google-research ``cluster_gcn/layers.py``); the last layer has neither
 LayerNorm nor ReLU. With ``precalc`` the first propagation ``[A·X ‖ X]`` is computed once on the
 whole training graph (:func:`precalc_features`) and the first layer only transforms it.
+The concatenation is never formed and sparse input features stay sparse (see
+:class:`ClusterGCNLayer`): the same model, at a fraction of the cost on bag-of-words features.
 """
 
 from __future__ import annotations
@@ -15,16 +17,28 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
 
-from .._ops import dropout
+from .._ops import csr_matmul, csr_transpose, csr_with_values, dropout
 from ..graph import Graph
 
 __all__ = ["ClusterGCN", "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features"]
 
 
 class ClusterGCNLayer(nn.Module):
-    """One Cluster-GCN layer: ``act(norm(dropout([Â·H ‖ H]) W))``.
+    """One Cluster-GCN layer: ``act(norm(dropout([Â·H ‖ H]) W + b))``, ``W = [W_agg; W_self]``.
 
-    With ``precalc`` the input already is ``[A·X ‖ X]``: ``act(norm(dropout(H) W))``.
+    With ``precalc`` the input already is ``[A·X ‖ X]``: ``act(norm(dropout(H) W_self + b))``.
+
+    ``[Â·H ‖ H]`` is never materialized: the layer computes ``dropout(Â·H) W_agg + dropout(H) W_self``,
+    the same law as dropout on the concatenation (the halves get independent masks, dropout sits
+    after the propagation as in the authors' ``layers.py``). ``H`` may be a sparse CSR tensor
+    (bag-of-words input features, ~1% non-zero): then ``Â·H`` stays sparse, dropout touches stored
+    values only and both products are sparse x dense, with the transposes for the backward built
+    once. In evaluation (no dropout, no gradient) the product is reassociated as
+    ``Â (H W_agg) + H W_self``, so a wide input costs ``O(nnz(H) · out)``.
+
+    The weights are stored input-major, ``(in, out)``: the sparse products read them in place and
+    their gradients come back contiguous, with none of the transposing copies of the widest matrix
+    that ``nn.Linear``'s ``(out, in)`` layout needs each step.
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, dropout: float = 0.2,
@@ -32,34 +46,93 @@ class ClusterGCNLayer(nn.Module):
         super().__init__()
         self.precalc = precalc
         fan_in = in_channels if precalc else 2 * in_channels
+        # Glorot uniform over the whole concatenated weight, as the authors initialize it.
+        bound = (6.0 / (fan_in + out_channels)) ** 0.5
+        self.weight_self = nn.Parameter(torch.empty(in_channels, out_channels).uniform_(-bound, bound))
+        self.weight_agg = (None if precalc else
+                           nn.Parameter(torch.empty(in_channels, out_channels).uniform_(-bound, bound)))
         # LayerNorm's offset already plays the bias's role (the authors' layers have no bias).
-        self.linear = nn.Linear(fan_in, out_channels, bias=not layer_norm)
-        nn.init.xavier_uniform_(self.linear.weight)
+        self.bias = None if layer_norm else nn.Parameter(torch.zeros(out_channels))
         self.dropout = dropout
         self.norm = nn.LayerNorm(out_channels, eps=1e-9) if layer_norm else None
         self.activation = activation
 
-    def forward(self, h: Tensor, adj: Tensor | None = None, h_self: Tensor | None = None) -> Tensor:
-        """``adj`` may be a row block of the adjacency; then ``h_self`` holds those rows' own ``h``."""
+    @property
+    def weight(self) -> Tensor:
+        """The whole ``(out, fan_in)`` weight, ``[W_agg; W_self]ᵀ`` (a copy; for inspection)."""
+        if self.weight_agg is None:
+            return self.weight_self.t()
+        return torch.cat([self.weight_agg, self.weight_self]).t()
+
+    def forward(self, h: Tensor, adj: Tensor | None = None, h_self: Tensor | None = None, *,
+                adj_t: Tensor | None = None) -> Tensor:
+        """``adj`` may be a row block of the adjacency; then ``h_self`` holds those rows' own ``h``.
+
+        ``adj_t`` (``adj``'s transpose as CSR) saves recomputing it when several layers share ``adj``.
+        """
         if self.precalc:
             return self.transform(h)
         if adj is None:
             raise ValueError("adj is required unless the layer is precalculated")
-        return self.transform(torch.cat([adj @ h, h if h_self is None else h_self], dim=1))
+        rows = h if h_self is None else h_self
+        if not (self.training and torch.is_grad_enabled()):
+            return self.finish(_mm(adj, _mm(h, self.weight_agg)) + _mm(rows, self.weight_self))
+        p = self.dropout
+        if h.layout == torch.sparse_csr:
+            agg = _as_csr(adj) @ h  # input features are constants: no gradient through this product
+            return self.finish(_dropped_product(agg, self.weight_agg, p)
+                               + _dropped_product(rows, self.weight_self, p))
+        if adj_t is None:
+            adj, adj_t = _with_transpose(adj)
+        agg = csr_matmul(adj, adj_t, h)
+        return self.finish(torch.addmm(dropout(agg, p) @ self.weight_agg, dropout(rows, p), self.weight_self))
 
     def transform(self, z: Tensor) -> Tensor:
-        """Everything after the propagation: dropout, linear, LayerNorm, ReLU."""
-        out = self.linear(dropout(z, self.dropout, self.training))
+        """Everything after the propagation: dropout, linear map, LayerNorm, ReLU (``z = [Â·H ‖ H]``)."""
+        if self.weight_agg is not None:
+            width = self.weight_agg.shape[0]
+            return self.finish(_mm(dropout(z[:, :width], self.dropout, self.training), self.weight_agg)
+                               + _mm(dropout(z[:, width:], self.dropout, self.training), self.weight_self))
+        if z.layout == torch.sparse_csr and self.training and torch.is_grad_enabled():
+            return self.finish(_dropped_product(z, self.weight_self, self.dropout))
+        return self.finish(_mm(dropout(z, self.dropout, self.training), self.weight_self))
+
+    def finish(self, out: Tensor) -> Tensor:
+        """Bias, LayerNorm and ReLU after the linear map (each where the layer has it)."""
+        if self.bias is not None:
+            out = out + self.bias
         if self.norm is not None:
             out = self.norm(out)
         return torch.relu(out) if self.activation else out
 
 
+def _mm(a: Tensor, b: Tensor) -> Tensor:
+    return torch.sparse.mm(a, b) if a.layout != torch.strided else a @ b
+
+
+def _dropped_product(m: Tensor, weight: Tensor, p: float) -> Tensor:
+    """``dropout(m) @ weight`` for a constant sparse CSR ``m``: dropout on stored values, and the
+    backward's transpose built with the same mask."""
+    values = dropout(m.values(), p)
+    return csr_matmul(csr_with_values(m, values), csr_transpose(m, values)[0], weight)
+
+
+def _as_csr(adj: Tensor) -> Tensor:
+    return adj if adj.layout == torch.sparse_csr else adj.coalesce().to_sparse_csr()
+
+
+def _with_transpose(adj: Tensor) -> tuple[Tensor, Tensor]:
+    adj = _as_csr(adj)
+    return adj, csr_transpose(adj)[0]
+
+
 class ClusterGCN(nn.Module):
     """The paper's GCN of ``num_layers`` layers; ``forward(x, adj)`` returns logits.
 
-    ``precalc=True`` expects ``x`` to be ``[A·X ‖ X]`` (width ``2 * in_channels``) from
-    :func:`precalc_features`, so the first layer does no propagation.
+    ``x`` is dense or a sparse CSR tensor (kept sparse through the first layer); ``adj`` is the
+    batch's normalized adjacency (sparse CSR or COO). ``precalc=True`` expects ``x`` to be
+    ``[A·X ‖ X]`` (width ``2 * in_channels``) from :func:`precalc_features`, so the first layer
+    does no propagation.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int, num_layers: int = 2,
@@ -86,9 +159,15 @@ class ClusterGCN(nn.Module):
         return len(self.layers)
 
     def forward(self, x: Tensor, adj: Tensor) -> Tensor:
+        if x.layout == torch.sparse_coo:
+            x = x.coalesce().to_sparse_csr()
+        adj_t = None
+        if self.training and torch.is_grad_enabled():
+            # Every dense layer's backward multiplies by adj's transpose: build it once per batch.
+            adj, adj_t = _with_transpose(adj)
         h = x
         for layer in self.layers:
-            h = layer(h, adj)
+            h = layer(h, adj, adj_t=adj_t)
         return h
 
 

@@ -26,10 +26,11 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .._io import write_atomic
+from .._ops import adam
 from ..graph import Graph, Normalization, normalize_csr
 from ..partition import Partition
 from .loader import ClusterBatch, ClusterLoader, check_graph, torch_csr
-from .model import ClusterGCN, precalc_features
+from .model import ClusterGCN, _mm, precalc_features
 
 __all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_subgraph", "peak_memory_mb",
            "resolve_device"]
@@ -122,7 +123,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     required). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
     instead of densifying each batch. ``device`` (see :func:`resolve_device`; default: the
     model's) is where the model trains and batches go (pinned, non-blocking copies on CUDA);
-    ``amp`` (``"bf16"``/``"fp16"``) runs forward and loss under autocast, fp16 with a gradient scaler.
+    ``amp`` (``"bf16"``/``"fp16"``) runs forward and loss under autocast, fp16 with a gradient scaler. A :class:`ClusterGCN` always gets sparse batches.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -150,10 +151,12 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     precalc = bool(getattr(model, "precalc", False))
     train_x = precalc_features(train_graph) if precalc else None
     eval_x = (train_x if train_graph is graph else precalc_features(graph)) if precalc else None
+    # ClusterGCN keeps sparse features sparse through its first layer (model.py): never densify its batches.
+    sparse_features = sparse_features or isinstance(model, ClusterGCN)
     loader = ClusterLoader(partition, clusters_per_batch, normalization=normalization,
                            diag_lambda=diag_lambda, features=train_x, seed=seed,
                            num_workers=num_workers, sparse_features=sparse_features)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     config = {"clusters_per_batch": int(clusters_per_batch), "lr": float(lr),
               "weight_decay": float(weight_decay), "normalization": normalization,
               "diag_lambda": float(diag_lambda), "seed": int(seed),
@@ -249,12 +252,13 @@ def forward_batch(model: nn.Module, batch: ClusterBatch) -> Tensor:
 @torch.no_grad()
 def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "rw",
             diag_lambda: float = 1.0, features: Any = None, partition: Partition | None = None,
-            clusters_per_batch: int = 1, chunk_size: int = 65536,
+            clusters_per_batch: int = 1, chunk_size: int | None = None,
             sparse_features: bool = False, device: Any = None) -> Tensor:
     """Logits for every node of ``graph``, shape ``(N, C)``.
 
     A :class:`ClusterGCN` without ``partition`` is evaluated exactly, layer by layer, over blocks
-    of ``chunk_size`` adjacency rows: only one layer's activations are alive at a time. With a
+    of ``chunk_size`` adjacency rows (by default as many as fit in ``INFERENCE_BLOCK_BYTES`` of
+    temporaries): only one layer's activations are alive at a time. With a
     ``partition`` (or for other models) the graph is evaluated batch by batch on its parts, as
     the authors evaluate (edges between batches are then dropped). ``features`` overrides ``graph.x``
     (precalculated ``[AX ‖ X]`` for a ``precalc`` model). The model runs on ``device`` (default:
@@ -281,40 +285,51 @@ def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "r
     return out
 
 
+# Memory for one row block of layerwise inference's temporaries. The whole graph's activations of
+# one layer (input, its product with W_agg, output) stay resident whatever the block; the blocks
+# only bound what is created per row on top (densified inputs, products, normalized outputs).
+INFERENCE_BLOCK_BYTES = 64 << 20
+
+
+def _row_block(num_rows: int, width: int, budget_bytes: int = INFERENCE_BLOCK_BYTES) -> int:
+    """Rows per block so that ``rows x width`` float32 values fit in ``budget_bytes`` (at least one row)."""
+    return max(1, min(num_rows, budget_bytes // (4 * max(1, width))))
+
+
 def _predict_layerwise(model: ClusterGCN, graph: Graph, x: Any, normalization: Normalization,
-                       diag_lambda: float, chunk_size: int, device: torch.device) -> Tensor:
+                       diag_lambda: float, chunk_size: int | None, device: torch.device) -> Tensor:
     a_ptr, a_idx, a_val = normalize_csr(graph.indptr, graph.indices, graph.weights, normalization,
                                         diag_lambda)
     n = graph.num_nodes
     adj = sp.csr_matrix((a_val, a_idx, a_ptr), shape=(n, n))
     h: Any = x
     for layer in model.layers:
-        blocks = []
-        for r0 in range(0, n, chunk_size):
-            r1 = min(r0 + chunk_size, n)
-            h_self = _dense_rows(h, r0, r1).to(device)
-            if layer.precalc:
-                blocks.append(layer.transform(h_self))
-            elif isinstance(h, Tensor):
-                block = adj[r0:r1]
-                a = torch_csr(block.indptr.astype(np.int64), block.indices.astype(np.int64),
-                              block.data, n).to(device)
-                blocks.append(layer(h, a, h_self))
-            else:
-                # Input features (possibly a wide sparse matrix): propagate in scipy, densify the block only.
-                agg = adj[r0:r1] @ h
-                agg = agg.toarray() if sp.issparse(agg) else agg
-                agg = torch.from_numpy(np.ascontiguousarray(agg, dtype=np.float32)).to(device)
-                blocks.append(layer.transform(torch.cat([agg, h_self], 1)))
-        h = torch.cat(blocks)
+        width_in = h.shape[1]
+        width_out = layer.weight_self.shape[1]
+        rows = chunk_size or _row_block(n, width_in + 3 * width_out, INFERENCE_BLOCK_BYTES)
+        spans = [(r0, min(r0 + rows, n)) for r0 in range(0, n, rows)]
+        if layer.precalc:
+            h = torch.cat([layer.transform(_rows(h, r0, r1).to(device)) for r0, r1 in spans])
+            continue
+        # [ÂH ‖ H] W = Â (H W_agg) + H W_self: the wide input is multiplied once, then propagated.
+        hw = torch.cat([_mm(_rows(h, r0, r1).to(device), layer.weight_agg) for r0, r1 in spans])
+        out = hw.new_empty(n, width_out)
+        for r0, r1 in spans:
+            block = adj[r0:r1]
+            block = torch_csr(block.indptr.astype(np.int64), block.indices.astype(np.int64), block.data, n).to(device)
+            out[r0:r1] = layer.finish(torch.sparse.mm(block, hw) + _mm(_rows(h, r0, r1).to(device), layer.weight_self))
+        h = out
     return h
 
 
-def _dense_rows(h: Any, r0: int, r1: int) -> Tensor:
+def _rows(h: Any, r0: int, r1: int) -> Tensor:
+    """Rows ``r0:r1`` of a tensor, array or scipy matrix as a float32 tensor (sparse stays sparse CSR)."""
     if isinstance(h, Tensor):
         return h[r0:r1]
     rows = h[r0:r1]
-    rows = rows.toarray() if sp.issparse(rows) else rows
+    if sp.issparse(rows):
+        rows = sp.csr_matrix(rows)
+        return torch_csr(rows.indptr.astype(np.int64), rows.indices.astype(np.int64), rows.data, rows.shape[1])
     return torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
 
 
