@@ -410,6 +410,8 @@ def _local_entry(rank: int, fn: Callable[..., Any], nproc: int, port: int, timeo
     init_distributed("cpu", timeout=timeout)
     try:
         fn(*args)
+        # Rank 0 hosts the rendezvous store: tearing it down while a peer still uses it aborts that peer.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
