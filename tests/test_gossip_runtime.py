@@ -93,7 +93,9 @@ def test_killed_worker_stops_the_run_with_an_error(tmp_path, ls4, cycle4):
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["status"] == "failed" and "worker 2" in summary["error"]
     statuses = [w["status"] for w in summary["workers"]]
-    assert statuses[2] == "running" and "failed" in statuses
+    # The killed worker's last snapshot says running; whether a survivor writes its "failed" mark before
+    # the launcher stops it depends on timing (seen both ways on a loaded 2-core CI), so only the former is asserted.
+    assert statuses[2] == "running" and set(statuses) <= {"running", "failed"}
 
 
 @pytest.mark.parametrize("make, kwargs, message", [
