@@ -184,6 +184,7 @@ def _run_rank(args: argparse.Namespace) -> int:
               + ", ".join(f"{k} {v:.4f}" for k, v in hist.final.items()))
         if args.json:
             _write_json(args, hist, world, ranks)
+    dist.barrier()  # rank 0 hosts the store: a peer still using it aborts if it goes first
     dist.destroy_process_group()
     return 0
 

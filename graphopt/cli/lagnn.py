@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"{name} on {args.dataset}: test accuracy {100 * np.mean(accs):.2f} ± {100 * np.std(accs):.2f} "
         f"over {len(accs)} seed(s)")
     if distributed:
+        torch.distributed.barrier()  # rank 0 hosts the store: a peer still using it aborts if it goes first
         torch.distributed.destroy_process_group()
     return 0
 
