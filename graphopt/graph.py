@@ -8,16 +8,42 @@ only in :meth:`Graph.to_torch_sparse` and :meth:`Graph.to_pyg`.
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Graph", "normalize_csr", "NORMALIZATIONS"]
+__all__ = ["Graph", "check_features", "normalize_csr", "NORMALIZATIONS"]
 
 Normalization = Literal["sym", "rw", "residual", "diag_enhanced"]
 NORMALIZATIONS = ("sym", "rw", "residual", "diag_enhanced")
 _NODE_KEYS = ("x", "y", "train_mask", "val_mask", "test_mask")
+
+
+def check_features(x: Any, num_nodes: int, name: str = "x") -> np.ndarray | sp.csr_matrix:
+    """Node features as a numeric 2-D array (or scipy CSR) with ``num_nodes`` finite rows.
+
+    Raises ``TypeError`` for non-numeric data (strings, objects, complex) and ``ValueError`` for
+    a wrong shape or NaN/infinite values, naming ``name``. A 1-D array is refused rather than
+    guessed at: one feature per node is ``x.reshape(-1, 1)``.
+    """
+    if x is None:
+        raise ValueError(f"{name} is None; expected an array of shape ({num_nodes}, num_features)")
+    x = sp.csr_matrix(x) if sp.issparse(x) else np.asarray(x)
+    data = x.data if sp.issparse(x) else x
+    if not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
+            or data.dtype == bool):
+        raise TypeError(f"{name} must hold real numbers, got dtype {data.dtype}")
+    if x.ndim != 2:
+        hint = "; for one feature per node use x.reshape(-1, 1)" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-d (num_nodes, num_features), got shape {x.shape}{hint}")
+    if x.shape[0] != num_nodes:
+        raise ValueError(f"{name} has {x.shape[0]} rows but the graph has {num_nodes} nodes")
+    if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
+        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite values")
+    return x
 
 
 def _as_features(name: str, value: Any, num_nodes: int) -> np.ndarray | sp.csr_matrix | None:
@@ -104,6 +130,28 @@ class Graph:
         self._undirected: bool | None = None
 
     # ------------------------------------------------------------------ constructors
+    @classmethod
+    def coerce(cls, obj: Any, name: str = "graph") -> Graph:
+        """``obj`` as a :class:`Graph`: a Graph is returned as is; a PyG ``Data``, a networkx graph
+        or a scipy sparse adjacency is converted (:meth:`from_pyg`, :meth:`from_networkx`,
+        :meth:`from_scipy`). Anything else raises ``TypeError`` naming ``name`` and the type.
+
+        Public entry points call this once, so users may pass the graph types they already have.
+        """
+        if isinstance(obj, Graph):
+            return obj
+        if sp.issparse(obj):
+            return cls.from_scipy(obj)
+        # Only a library already imported can have made obj, so look there instead of importing.
+        nx = sys.modules.get("networkx")
+        if nx is not None and isinstance(obj, nx.Graph):
+            return cls.from_networkx(obj)
+        pyg = sys.modules.get("torch_geometric.data")
+        if pyg is not None and isinstance(obj, pyg.Data):
+            return cls.from_pyg(obj)
+        raise TypeError(f"{name}: expected a graphopt Graph, a PyG Data, a networkx graph or a "
+                        f"scipy sparse matrix, got {type(obj).__name__}")
+
     @classmethod
     def from_edge_index(cls, edge_index: Any, num_nodes: int | None = None, weights: Any = None,
                         *, undirected: bool = False, reduce: Literal["sum", "max"] = "sum",
