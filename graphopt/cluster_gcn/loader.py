@@ -39,8 +39,8 @@ def check_graph(graph: Any, require_labels: bool = True) -> Graph:
     """``graph`` as a :class:`Graph` (:meth:`Graph.coerce`: PyG ``Data``, networkx and scipy are
     converted), after rejecting what Cluster-GCN cannot train on, naming what is wrong.
 
-    Features and labels were validated when the graph was built (finite, numeric, 2-d ``x``;
-    integer class ids >= -1), so only what Cluster-GCN adds is checked here.
+    Features are checked again (finite, numeric, 2-d) because ``graph.x`` may have been
+    changed in place after the graph was built.
     """
     graph = Graph.coerce(graph)
     if not graph.is_undirected():
@@ -48,6 +48,7 @@ def check_graph(graph: Any, require_labels: bool = True) -> Graph:
                          "(call graph.to_undirected())")
     if graph.x is None:
         raise ValueError("graph has no node features x")
+    check_features(graph.x, graph.num_nodes, "graph.x")
     if require_labels and graph.y is None:
         raise ValueError("graph has no labels y")
     return graph
