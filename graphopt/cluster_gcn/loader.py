@@ -143,7 +143,8 @@ class ClusterLoader:
                  features: Any = None, sparse_features: bool = False, seed: int = 0,
                  num_workers: int = 0) -> None:
         if not isinstance(partition, Partition):
-            raise TypeError(f"partition must be a graphopt.Partition, got {type(partition).__name__}")
+            raise TypeError(f"partition must be a graphopt.Partition (e.g. Partition.metis(graph, "
+                            f"num_parts)), got {type(partition).__name__}")
         graph = check_graph(partition.graph, require_labels=False)
         p = partition.num_parts
         if p > graph.num_nodes:
