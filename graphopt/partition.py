@@ -249,12 +249,16 @@ def _metis_arguments(graph: Graph, recursive: bool, seed: int, vw: np.ndarray | 
     Everything graphopt adds around METIS happens here, so its cost can be measured apart.
     """
     import pymetis
+    from scipy.sparse.csgraph import connected_components
 
     g = graph
     if g.has_self_loops():
         g = g.remove_self_loops()
     if not g.is_undirected():
         g = g.to_undirected(reduce="max")
+    if contiguous and connected_components(g.to_scipy(), directed=False, return_labels=False) > 1:
+        raise ValueError("contiguous=True needs a connected graph: METIS cannot make connected "
+                         "parts of a graph with several components")
     ew = None
     if edge_weights and g.weights is not None:
         w = g.weights
@@ -280,13 +284,8 @@ def _metis_arguments(graph: Graph, recursive: bool, seed: int, vw: np.ndarray | 
 def _run_metis(graph: Graph, num_parts: int, recursive: bool, seed: int, vw: np.ndarray | None,
                edge_weights: bool, imbalance: float | None, contiguous: bool) -> np.ndarray:
     import pymetis
-    from scipy.sparse.csgraph import connected_components
 
     kwargs = _metis_arguments(graph, recursive, seed, vw, edge_weights, imbalance, contiguous)
-    if contiguous and connected_components(graph.to_scipy(), directed=True, connection="weak",
-                                           return_labels=False) > 1:
-        raise ValueError("contiguous=True needs a connected graph: METIS cannot make connected "
-                         "parts of a graph with several components")
     try:
         result = pymetis.part_graph(num_parts, **kwargs)
     except RuntimeError as err:  # pymetis reports METIS's input errors only as "unknown exception"
@@ -306,19 +305,23 @@ def _metis_without_empty_parts(graph: Graph, num_parts: int, recursive: bool, se
     """
     args = (vw, edge_weights, imbalance, contiguous)
     a = _run_metis(graph, num_parts, recursive, seed, *args)
-    empty = num_parts - np.unique(a).size
+    empty = _count_empty(a, num_parts)
     if not empty:
         return a, None
     if recursive:
         raise _empty_parts_error(num_parts, graph.num_nodes, empty, "after recursive bisection")
     b = _run_metis(graph, num_parts, True, seed, *args)
-    still = num_parts - np.unique(b).size
+    still = _count_empty(b, num_parts)
     if still:
         raise _empty_parts_error(num_parts, graph.num_nodes, still,
                                  f"after k-way ({empty} empty) and recursive bisection")
     warnings.warn(f"METIS k-way left {empty} of {num_parts} parts empty; used recursive "
                   f"bisection instead, which fills all of them", stacklevel=3)
     return b, "recursive"
+
+
+def _count_empty(assignment: np.ndarray, num_parts: int) -> int:
+    return int(np.count_nonzero(np.bincount(assignment, minlength=num_parts) == 0))
 
 
 def _empty_parts_error(num_parts: int, num_nodes: int, empty: int, how: str) -> ValueError:
