@@ -133,7 +133,8 @@ class ClusterLoader:
     Each pass shuffles the parts (seeded by ``seed`` and the pass number, so a resumed run sees
     the same batches) and yields ``ceil(p / q)`` :class:`ClusterBatch` objects; every node appears
     in exactly one batch per pass. ``features`` overrides ``graph.x`` (e.g. precomputed
-    ``[AX ‖ X]``). Sparse features are densified per batch, or passed on as a torch sparse CSR
+    ``[AX ‖ X]``) and is checked like ``x`` (:func:`~graphopt.graph.check_features`: numeric,
+    2-d, one finite row per node). A partition with empty parts is refused. Sparse features are densified per batch, or passed on as a torch sparse CSR
     tensor with ``sparse_features=True`` (for PyG convs, whose first linear map accepts it).
     With ``num_workers > 0`` batches are built in torch DataLoader worker processes.
     """
