@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Graph", "check_features", "normalize_csr", "NORMALIZATIONS"]
+__all__ = ["Graph", "check_features", "check_labels", "normalize_csr", "NORMALIZATIONS"]
 
 Normalization = Literal["sym", "rw", "residual", "diag_enhanced"]
 NORMALIZATIONS = ("sym", "rw", "residual", "diag_enhanced")
@@ -46,21 +46,55 @@ def check_features(x: Any, num_nodes: int, name: str = "x") -> np.ndarray | sp.c
     return x
 
 
-def _as_features(name: str, value: Any, num_nodes: int) -> np.ndarray | sp.csr_matrix | None:
-    if value is None:
-        return None
-    if sp.issparse(value):
-        value = sp.csr_matrix(value)
-        data = value.data
-    else:
-        value = np.asarray(value)
-        data = value
-    if value.shape[0] != num_nodes:
-        raise ValueError(f"{name} has {value.shape[0]} rows but the graph has {num_nodes} nodes")
-    if np.issubdtype(data.dtype, np.floating) and not np.all(np.isfinite(data)):
-        bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite values")
-    return value
+def check_labels(y: Any, num_nodes: int, name: str = "y") -> np.ndarray:
+    """Node labels as int64 class ids ``(num_nodes,)`` or a multi-hot ``(num_nodes, C)`` array.
+
+    Class ids are ``0..C-1`` and ``-1`` marks an unlabelled node; ids below ``-1`` are refused.
+    Float ids are accepted only when every value is a whole number (``3.0``), and come back as
+    int64. Multi-hot labels must lie in ``[0, 1]``. Raises ``TypeError`` for non-numeric data and
+    ``ValueError`` otherwise, naming ``name``.
+    """
+    y = y.toarray() if sp.issparse(y) else np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)
+            or y.dtype == bool):
+        raise TypeError(f"{name} must hold class ids (integers) or multi-hot 0/1 values, "
+                        f"got dtype {y.dtype}")
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-d class ids or a 2-d (num_nodes, num_classes) "
+                         f"multi-hot array, got shape {y.shape}")
+    if y.shape[0] != num_nodes:
+        raise ValueError(f"{name} has {y.shape[0]} rows but the graph has {num_nodes} nodes")
+    if np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if y.ndim == 2:
+        if y.size and (y.min() < 0 or y.max() > 1):
+            raise ValueError(f"multi-hot {name} must lie in [0, 1], got values in "
+                             f"[{y.min()}, {y.max()}]")
+        return y
+    if np.issubdtype(y.dtype, np.floating):
+        frac = y != np.rint(y)
+        if frac.any():
+            raise ValueError(f"{name} holds {int(frac.sum())} non-integer class ids (e.g. "
+                             f"{y[frac][0]}); class ids are whole numbers, -1 = unlabelled")
+    y = y.astype(np.int64, copy=False)
+    if y.size and y.min() < -1:
+        raise ValueError(f"{name} has class ids below -1 (min {y.min()}); class ids are "
+                         f"0..num_classes-1 and -1 marks an unlabelled node")
+    return y
+
+
+def _check_weights(weights: Any, shape: tuple[int, ...]) -> np.ndarray:
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != shape:
+        raise ValueError(f"weights has shape {weights.shape}, expected {shape}")
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("weights contain NaN or infinite values")
+    # Every consumer reads a weight as an edge's strength (degrees for the normalized adjacency,
+    # METIS, gossip rates); a negative one would give NaN in D^-1/2.
+    if weights.size and weights.min() < 0:
+        raise ValueError(f"weights must be non-negative, got {int(np.count_nonzero(weights < 0))} "
+                         f"negative (min {weights.min()})")
+    return weights
 
 
 def _as_mask(name: str, value: Any, num_nodes: int) -> np.ndarray | None:
@@ -110,14 +144,15 @@ class Graph:
                 raise ValueError(f"edge endpoint out of range: indices span "
                                  f"[{indices.min()}, {indices.max()}] but num_nodes={n}")
         if weights is not None:
-            weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != indices.shape:
-                raise ValueError(f"weights has shape {weights.shape}, expected {indices.shape}")
-            if validate and not np.all(np.isfinite(weights)):
-                raise ValueError("weights contain NaN or infinite values")
+            if validate:
+                weights = _check_weights(weights, indices.shape)
+            else:
+                weights = np.asarray(weights, dtype=np.float64)
+                if weights.shape != indices.shape:
+                    raise ValueError(f"weights has shape {weights.shape}, expected {indices.shape}")
         self.indptr, self.indices, self.weights = indptr, indices, weights
-        self.x = _as_features("x", x, n)
-        self.y = _as_features("y", y, n)
+        self.x = None if x is None else check_features(x, n, "x")
+        self.y = None if y is None else check_labels(y, n, "y")
         self.train_mask = _as_mask("train_mask", train_mask, n)
         self.val_mask = _as_mask("val_mask", val_mask, n)
         self.test_mask = _as_mask("test_mask", test_mask, n)
@@ -175,11 +210,7 @@ class Graph:
                              f"[{ei.min()}, {ei.max()}] but num_nodes={n}")
         src, dst = ei[0], ei[1]
         if weights is not None:
-            weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != (ei.shape[1],):
-                raise ValueError(f"weights has shape {weights.shape}, expected ({ei.shape[1]},)")
-            if not np.all(np.isfinite(weights)):
-                raise ValueError("weights contain NaN or infinite values")
+            weights = _check_weights(weights, (ei.shape[1],))
         indptr, indices, w = _coo_to_csr(src, dst, n, weights, reduce, symmetric=undirected)
         g = cls(indptr, indices, w, validate=False, **node_data)
         if undirected:
@@ -514,6 +545,10 @@ def normalize_csr(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray |
     """
     if kind not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {kind!r}")
+    if weights is not None and weights.size and weights.min() < 0:
+        # Degrees of a graph with negative weights can be <= 0, whose inverse root is NaN.
+        raise ValueError(f"the {kind!r} normalization needs non-negative edge weights, got "
+                         f"min {weights.min()}")
     n = indptr.size - 1
     counts = np.diff(indptr)
     rows = np.repeat(np.arange(n, dtype=np.int64), counts)

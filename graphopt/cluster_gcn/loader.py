@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..graph import NORMALIZATIONS, Graph, Normalization, normalize_csr
+from ..graph import NORMALIZATIONS, Graph, Normalization, check_features, normalize_csr
 from ..partition import Partition
 
 __all__ = ["ClusterBatch", "ClusterLoader", "check_graph"]
@@ -35,20 +35,23 @@ def torch_csr(indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_col
                                        size=(indptr.size - 1, n_cols), check_invariants=False)
 
 
-def check_graph(graph: Graph, require_labels: bool = True) -> None:
-    """Reject inputs Cluster-GCN cannot train on, naming what is wrong."""
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a graphopt.Graph, got {type(graph).__name__}")
+def check_graph(graph: Any, require_labels: bool = True) -> Graph:
+    """``graph`` as a :class:`Graph` (:meth:`Graph.coerce`: PyG ``Data``, networkx and scipy are
+    converted), after rejecting what Cluster-GCN cannot train on, naming what is wrong.
+
+    Features are checked again (finite, numeric, 2-d) because ``graph.x`` may have been
+    changed in place after the graph was built.
+    """
+    graph = Graph.coerce(graph)
     if not graph.is_undirected():
         raise ValueError("graph is directed; Cluster-GCN needs an undirected graph "
                          "(call graph.to_undirected())")
     if graph.x is None:
         raise ValueError("graph has no node features x")
-    data = graph.x.data if sp.issparse(graph.x) else graph.x
-    if not np.all(np.isfinite(data)):
-        raise ValueError("graph.x contains NaN or infinite values")
+    check_features(graph.x, graph.num_nodes, "graph.x")
     if require_labels and graph.y is None:
         raise ValueError("graph has no labels y")
+    return graph
 
 
 @dataclass
@@ -130,7 +133,8 @@ class ClusterLoader:
     Each pass shuffles the parts (seeded by ``seed`` and the pass number, so a resumed run sees
     the same batches) and yields ``ceil(p / q)`` :class:`ClusterBatch` objects; every node appears
     in exactly one batch per pass. ``features`` overrides ``graph.x`` (e.g. precomputed
-    ``[AX ‖ X]``). Sparse features are densified per batch, or passed on as a torch sparse CSR
+    ``[AX ‖ X]``) and is checked like ``x`` (:func:`~graphopt.graph.check_features`: numeric,
+    2-d, one finite row per node). A partition with empty parts is refused. Sparse features are densified per batch, or passed on as a torch sparse CSR
     tensor with ``sparse_features=True`` (for PyG convs, whose first linear map accepts it).
     With ``num_workers > 0`` batches are built in torch DataLoader worker processes.
     """
@@ -140,12 +144,17 @@ class ClusterLoader:
                  features: Any = None, sparse_features: bool = False, seed: int = 0,
                  num_workers: int = 0) -> None:
         if not isinstance(partition, Partition):
-            raise TypeError(f"partition must be a graphopt.Partition, got {type(partition).__name__}")
-        graph = partition.graph
-        check_graph(graph, require_labels=False)
+            raise TypeError(f"partition must be a graphopt.Partition (e.g. Partition.metis(graph, "
+                            f"num_parts)), got {type(partition).__name__}")
+        graph = check_graph(partition.graph, require_labels=False)
         p = partition.num_parts
         if p > graph.num_nodes:
             raise ValueError(f"partition has {p} parts but the graph has only {graph.num_nodes} nodes")
+        empty = int(np.count_nonzero(partition.part_sizes() == 0))
+        if empty:
+            # A batch dealt only empty parts would hold no nodes (and a loss over no nodes is NaN).
+            raise ValueError(f"partition has {empty} empty parts of {p}; Cluster-GCN batches "
+                             f"need every part non-empty: repartition with fewer parts")
         if not isinstance(clusters_per_batch, (int, np.integer)) or not 1 <= clusters_per_batch <= p:
             raise ValueError(f"clusters_per_batch must be an integer in [1, num_parts={p}], "
                              f"got {clusters_per_batch!r}")
@@ -155,9 +164,7 @@ class ClusterLoader:
             raise ValueError(f"diag_lambda must be >= 0, got {diag_lambda}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        x = graph.x if features is None else features
-        if x.shape[0] != graph.num_nodes:
-            raise ValueError(f"features has {x.shape[0]} rows but the graph has {graph.num_nodes} nodes")
+        x = graph.x if features is None else check_features(features, graph.num_nodes, "features")
         self.graph, self.partition = graph, partition
         self.clusters_per_batch = int(clusters_per_batch)
         self.shuffle, self.normalization, self.diag_lambda = shuffle, normalization, float(diag_lambda)

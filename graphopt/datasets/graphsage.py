@@ -104,8 +104,7 @@ def save_graphsage(graph: Graph, directory: str | os.PathLike, prefix: str) -> P
     is neither, as GraphSAGE reads it); ``y`` is required. Every file is written atomically.
     Returns the prefix path to pass to :func:`load_graphsage`.
     """
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a graphopt.Graph, got {type(graph).__name__}")
+    graph = Graph.coerce(graph)
     if graph.y is None:
         raise ValueError("graph has no labels y: GraphSAGE format needs a class map")
     n = graph.num_nodes

@@ -268,8 +268,7 @@ def prepare(task: Any, graph: Graph, *, method: str = "dadao", rates: Any = "uni
 
     if method not in RUNTIME_METHODS:
         raise ValueError(f"method must be one of {', '.join(RUNTIME_METHODS)}, got {method!r}")
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a graphopt Graph, got {type(graph).__name__}")
+    graph = Graph.coerce(graph)
     if not isinstance(task, (DistributedProblem, ModuleTask)):
         raise TypeError("task must be a DistributedProblem (graphopt.gossip.problems) or a "
                         f"ModuleTask, got {type(task).__name__}")

@@ -344,7 +344,10 @@ def resolve_rates(graph: Graph, rates) -> np.ndarray:
 
 
 def as_graph_list(graph: Graph | Sequence[Graph]) -> list[Graph]:
-    graphs = [graph] if isinstance(graph, Graph) else list(graph)
+    """One graph (anything :meth:`Graph.coerce` takes) or a list/tuple of them, as a list of Graphs."""
+    # A networkx graph is iterable (over its nodes), so only lists and tuples mean "sequence".
+    items = graph if isinstance(graph, (list, tuple)) else [graph]
+    graphs = [Graph.coerce(g) for g in items]
     if not graphs:
         raise ValueError("graph sequence is empty")
     return graphs

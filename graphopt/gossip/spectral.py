@@ -47,7 +47,8 @@ def edge_rates(graph: Graph, rates: Any = None) -> tuple[np.ndarray, np.ndarray]
     allowed on an edge the rest of the graph can do without (rate designs switch edges off).
     """
     if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a graphopt Graph, got {type(graph).__name__}")
+        raise TypeError(f"graph must be a graphopt Graph (Graph.coerce converts a PyG Data, a "
+                        f"networkx graph or a scipy sparse matrix), got {type(graph).__name__}")
     if graph.num_nodes < 2:
         raise ValueError(f"a communication graph needs at least 2 nodes, got {graph.num_nodes}")
     if not graph.is_undirected():
