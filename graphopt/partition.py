@@ -101,6 +101,7 @@ class Partition:
             a = _run_metis(graph, num_parts, recursive, seed, vw, edge_weights, imbalance, contiguous)
         part = cls(graph, a, num_parts, params)
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a cache: graphopt's to create
             part.save(path)
         return part
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import CLIError
+from ._paths import output_path
 from ..datasets import dataset_format, list_datasets, load
 from ..graph import Graph
 from ..partition import Partition
@@ -120,7 +121,7 @@ def register(sub: Any) -> None:
     part.add_argument("--recursive", action="store_true", help="METIS recursive bisection instead of k-way")
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
-    part.add_argument("--output", "-o", help="save the partition to this .npz file "
+    part.add_argument("--output", "-o", type=output_path, help="save the partition to this .npz file "
                                              "(with --shards: the folder for the shards)")
     part.add_argument("--shards", type=_positive, metavar="R",
                       help="group the parts into R ranks and write one shard per rank to -o DIR")

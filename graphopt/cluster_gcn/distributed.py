@@ -36,7 +36,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .._io import write_atomic
+from .._io import check_parent, write_atomic
 from ..graph import Normalization
 from ..shards import Shard
 from .loader import ClusterLoader, torch_csr
@@ -315,7 +315,7 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, device=dev)
 
     history, best_state, bad, start = History(), None, 0, 0
-    path = None if checkpoint is None else Path(checkpoint)
+    path = None if checkpoint is None else check_parent(checkpoint, "checkpoint")
     if resume and path is not None and path.exists():
         state = torch.load(path, weights_only=True, map_location=dev)
         if state["config"] != config:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .._io import write_atomic
+from .._io import check_parent, write_atomic
 from .._ops import adam
 from ..graph import Graph, Normalization, normalize_csr
 from ..partition import Partition
@@ -164,7 +164,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
 
     torch.manual_seed(seed)
     history, best_state, bad, start = History(), None, 0, 0
-    path = None if checkpoint is None else Path(checkpoint)
+    path = None if checkpoint is None else check_parent(checkpoint, "checkpoint")
     if resume and path is not None and path.exists():
         state = torch.load(path, weights_only=True, map_location=dev)
         if state["config"] != config:
