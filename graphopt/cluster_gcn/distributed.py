@@ -286,6 +286,8 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
         raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if checkpoint is not None:  # a typo fails now, not after the first epoch
+        check_parent(checkpoint, "checkpoint")
     dev = resolve_device(device, model)
     config = {"clusters_per_batch": int(q), "lr": float(lr), "weight_decay": float(weight_decay),
               "normalization": normalization, "diag_lambda": float(diag_lambda), "seed": int(seed),
@@ -315,7 +317,7 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, device=dev)
 
     history, best_state, bad, start = History(), None, 0, 0
-    path = None if checkpoint is None else check_parent(checkpoint, "checkpoint")
+    path = None if checkpoint is None else Path(checkpoint)
     if resume and path is not None and path.exists():
         state = torch.load(path, weights_only=True, map_location=dev)
         if state["config"] != config:

@@ -143,6 +143,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if checkpoint is not None:  # a typo fails now, not after the first epoch
+        check_parent(checkpoint, "checkpoint")
     dev = resolve_device(device, model)
     half = amp_dtype(amp, dev, model)
     model.to(dev)
@@ -164,7 +166,7 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
 
     torch.manual_seed(seed)
     history, best_state, bad, start = History(), None, 0, 0
-    path = None if checkpoint is None else check_parent(checkpoint, "checkpoint")
+    path = None if checkpoint is None else Path(checkpoint)
     if resume and path is not None and path.exists():
         state = torch.load(path, weights_only=True, map_location=dev)
         if state["config"] != config:

@@ -245,7 +245,9 @@ def verify_file(name: str, path: str | os.PathLike, entry: dict[str, Any] | None
         raise DatasetCorruptError(
             f"{path} (dataset {name!r}) is not the published file: expected {algorithm} {digest}, "
             f"got {actual}{sizes}; {_fix(name, path, entry)}")
-    if path.stat() == st:  # unchanged while it was hashed
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino):
+        # unchanged while it was hashed (atime may have moved: reading it)
         _remember(resolved, st, algorithm, digest)
     return path
 
