@@ -97,7 +97,6 @@ def test_gossip_train_refuses_before_starting_workers(tmp_path):
     ["convex-relu", "--dataset", "a9a", "--save", "{bad}/net.pt"],
     ["gossip", "run", "--out", "{bad}/run"],
     ["gossip", "train", "--out", "{bad}/run"],
-    ["gossip", "train", "--out", "{ok}/run", "--json", "{bad}/s.json"],
 ])
 def test_cli_checks_output_folders_at_parse_time(argv, tmp_path, capsys):
     # argparse exits while parsing, so no dataset is loaded and nothing is trained
@@ -107,6 +106,19 @@ def test_cli_checks_output_folders_at_parse_time(argv, tmp_path, capsys):
         main(argv)
     err = capsys.readouterr().err
     assert e.value.code == 2 and f"directory {bad} does not exist" in err
+    assert _tree(tmp_path) == []
+
+
+def test_cli_gossip_train_json_checked_before_work(tmp_path, capsys, monkeypatch):
+    import graphopt.cli.gossip as cli_gossip
+
+    def no_work(*a, **k):
+        raise AssertionError("work started before --json was checked")
+
+    monkeypatch.setattr(cli_gossip, "_graph", no_work)
+    bad = tmp_path / "no" / "such"
+    assert main(["gossip", "train", "--out", str(tmp_path / "run"), "--json", str(bad / "s.json")]) == 2
+    assert f"directory {bad} does not exist" in capsys.readouterr().err
     assert _tree(tmp_path) == []
 
 

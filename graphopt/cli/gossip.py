@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import CLIError
 from ._paths import output_path
-from .._io import make_output_dir
+from .._io import check_parent, make_output_dir
 from ..datasets import COMMUNICATION_GRAPHS, communication_graph
 from ..gossip.problems import (DistributedProblem, libsvm_problem, synthetic_least_squares,
                                synthetic_logistic)
@@ -122,6 +122,9 @@ def _train_task(args: argparse.Namespace, n: int):
 def _train(args: argparse.Namespace) -> int:
     from ..gossip import runtime
 
+    # --json may go inside the --out folder that training creates; anywhere else its folder must exist
+    if args.json and Path(args.json).parent.resolve() != Path(args.out).resolve():
+        check_parent(args.json)
     if args.n is None:  # torchrun claims abbreviations of --n, so --workers alone is enough
         args.n = args.workers or int(os.environ.get("WORLD_SIZE", 0)) or 16
     if args.workers is not None and args.workers != args.n:
@@ -230,6 +233,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--train-rows", type=int, default=8000, help="MNIST training rows")
     t.add_argument("--root", default=None, help="data root (default: graphopt's)")
     t.add_argument("--out", required=True, type=output_path, help="output folder")
-    t.add_argument("--json", default=None, type=output_path, help="write a summary with per-worker counts here")
+    t.add_argument("--json", default=None,
+                   help="write a summary with per-worker counts here (may be inside --out)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
     t.set_defaults(func=_train, n=None)

@@ -344,10 +344,10 @@ def _snapshot_path(out: str, rank: int) -> Path:
 
 
 def _make_out(cfg: RuntimeConfig, *files: str | None) -> Path:
-    # Before any process starts: ``files`` (csv, png, json) need existing folders; ``out`` the
-    # user named is created (not its parents), and ``workers/`` inside it is ours.
+    # Before any process starts: ``files`` (csv, png, json) go in ``out`` or in an existing
+    # folder; ``out`` the user named is created (not its parents); ``workers/`` in it is ours.
     for f in files:
-        if f:
+        if f and Path(f).parent.resolve() != Path(cfg.out).resolve():
             check_parent(f)
     out = make_output_dir(cfg.out)
     (out / "workers").mkdir(exist_ok=True)
