@@ -237,3 +237,18 @@ def test_verify_checks_md5_and_size_when_no_sha256(tmp_path, monkeypatch):
     (tmp_path / "toy" / "b.gz").write_bytes(b"x" * 9)
     with pytest.raises(ds.DatasetCorruptError, match="9 bytes, the published file 10.*example.invalid"):
         ds.dataset_file("toy", "toy/b.gz", tmp_path)
+
+
+def test_truncated_graphsage_files_name_the_file(tmp_path):
+    from graphopt.datasets import contextual_sbm, load_graphsage, save_graphsage
+
+    g = contextual_sbm(60, 3, 6.0, 5, seed=0)
+    prefix = save_graphsage(g, tmp_path, "toy")
+    feats = Path(f"{prefix}-feats.npy")
+    feats.write_bytes(feats.read_bytes()[:300])
+    with pytest.raises(ds.DatasetCorruptError, match="toy-feats.npy"):
+        load_graphsage(prefix)
+    gj = Path(f"{prefix}-G.json")
+    gj.write_text(gj.read_text()[:100])
+    with pytest.raises(ds.DatasetCorruptError, match="toy-G.json.*not valid JSON"):
+        load_graphsage(prefix)
