@@ -3,9 +3,15 @@
 For each dataset one CVAE is pre-trained (seed 0, the reference's defaults) and shared by all runs,
 as the reference shares one checkpoint; every (model, seed) pair then trains from scratch with model
 selection on validation loss. Prints a markdown table with the paper's numbers beside ours and
-writes ``benchmarks/bench_lagnn_repro.json`` after every run, so a cut-off run keeps what it did.
+writes ``benchmarks/bench_lagnn_repro.json`` (or ``--out``) after every run, so a cut-off run keeps
+what it did.
 
     PYTHONPATH=. GRAPHOPT_DATA=/work/shared/datasets python benchmarks/bench_lagnn_repro.py --seeds 20
+
+trains every (dataset, model) on seeds 0..19 from scratch and overwrites ``--out``. ``--seeds`` takes
+``N`` (seeds 0..N-1), a list ``0,3,5`` or a range ``3-7`` (inclusive; items combine: ``0,3-5``).
+Only ``--resume`` continues from ``--out`` (and the CVAE saved in ``--cache``): seeds already there
+are skipped, and a file made with other ``--epochs`` / ``--patience`` / ``--pool`` is refused.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from graphopt._io import write_atomic
 from graphopt.augment import LAGAT, LAGCN, LAGCNII, LAClassifier, NeighborCVAE
+from graphopt.cli._paths import output_path
 from graphopt.datasets import load_planetoid
 
 PAPER = {("cora", "gcn"): 81.5, ("cora", "la-gcn"): 84.6, ("cora", "gat"): 83.0, ("cora", "la-gat"): 84.7,
@@ -52,50 +60,132 @@ def make(dataset: str, name: str, g) -> tuple[torch.nn.Module, dict]:
     return model, dict(lr=0.01, weight_decay=5e-4, **la)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+# The settings that change a run's result: resuming across a change would mix two protocols.
+PARAMS = ("epochs", "patience", "pool")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"N"`` -> 0..N-1; ``"0,3,5"`` -> those; ``"3-7"`` -> 3..7 inclusive; items combine (``"0,3-5"``)."""
+    text = text.strip()
+    try:
+        if text.isdigit():
+            seeds = list(range(int(text)))
+        else:
+            seeds = []
+            for item in text.split(","):
+                lo, dash, hi = item.strip().partition("-")
+                if dash and int(lo) > int(hi):
+                    raise ValueError(f"empty range {item.strip()!r}")
+                seeds.extend(range(int(lo), int(hi) + 1) if dash else [int(lo)])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"expected N (seeds 0..N-1), a list 0,3,5 or a range 3-7, got {text!r} ({e})") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seed repeated in {text!r}")
+    return seeds
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
     ap.add_argument("--models", nargs="+", default=["gcn", "la-gcn", "gat", "la-gat", "gcnii", "la-gcnii"])
-    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("20"),
+                    help="N (0..N-1), a list 0,3,5 or a range 3-7")
     ap.add_argument("--epochs", type=int, default=1000)
     ap.add_argument("--patience", type=int, default=100)
     ap.add_argument("--pool", type=int, default=16, help="pre-generated X̄ per run (0: fresh every pass)")
-    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "graphopt_lagnn"))
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "graphopt_lagnn"),
+                    help="folder for the CVAE checkpoints (reused only with --resume)")
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from --out: skip its seeds; refused if its parameters differ")
+    return ap
+
+
+def start_results(args: argparse.Namespace) -> dict[str, Any]:
+    """Fresh results, or with ``--resume`` those in ``--out`` once their parameters match ``args``."""
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    results.setdefault("config", {}).update(vars(args), torch=torch.__version__,
-                                            commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                                                  capture_output=True, text=True).stdout.strip())
-    runs = results.setdefault("runs", {})
-    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        return {"config": {}, "runs": {}}
+    if not out.exists():
+        raise SystemExit(f"--resume: {out} does not exist; run without --resume to start")
+    results = json.loads(out.read_text())
     for ds in args.datasets:
-        g = load_planetoid(ds)
-        ckpt = Path(args.cache) / f"{ds}_cvae.pt"
-        if ckpt.exists():
-            cvae = NeighborCVAE.load(ckpt, progress=False)
-        else:
-            t = time.perf_counter()
-            cvae = NeighborCVAE(seed=0, progress=False).fit(g)
-            results.setdefault("cvae_seconds", {})[ds] = time.perf_counter() - t
-            cvae.save(ckpt)
+        stored = results.get("config", {}).get(ds)
+        if stored is None:
+            continue
+        diff = {k: (stored.get(k), getattr(args, k)) for k in PARAMS if stored.get(k) != getattr(args, k)}
+        if diff:
+            raise SystemExit(f"--resume: {out} holds {ds} runs made with "
+                             + ", ".join(f"--{k} {a} (now {b})" for k, (a, b) in diff.items())
+                             + "; rerun without --resume, or with the stored parameters")
+    return results
+
+
+def pending(results: dict[str, Any], args: argparse.Namespace) -> list[tuple[str, str, int]]:
+    """(dataset, model, seed) still to train: every requested one not already in ``results``."""
+    todo = []
+    for ds in args.datasets:
         for name in args.models:
-            key = f"{ds}/{name}"
-            done = runs.setdefault(key, [])
-            for seed in range(len(done), args.seeds):
-                model, kw = make(ds, name, g)
-                t = time.perf_counter()
-                clf = LAClassifier(model, cvae if name.startswith("la-") else None, epochs=args.epochs,
-                                   patience=args.patience, pool_size=args.pool or None, seed=seed,
-                                   progress=False, **kw).fit(g)
-                done.append({"seed": seed, "test": clf.score(), "val": clf.score(mask="val_mask"),
-                             "epochs": len(clf.history_), "best_epoch": clf.best_epoch_,
-                             "seconds": time.perf_counter() - t})
-                print(key, done[-1], flush=True)
-                write_atomic(out, lambda f: json.dump(results, f, indent=1), mode="w")
+            have = {d["seed"] for d in results["runs"].get(f"{ds}/{name}", [])}
+            todo.extend((ds, name, seed) for seed in args.seeds if seed not in have)
+    return todo
+
+
+def get_cvae(ds: str, g: Any, args: argparse.Namespace, results: dict[str, Any]) -> NeighborCVAE:
+    """The dataset's shared CVAE: from ``--cache`` when resuming, else trained now (and cached)."""
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)  # a cache, which the script owns
+    ckpt = cache / f"{ds}_cvae.pt"
+    if args.resume and ckpt.exists():
+        return NeighborCVAE.load(ckpt, progress=False)
+    t = time.perf_counter()
+    cvae = NeighborCVAE(seed=0, progress=False).fit(g)
+    results.setdefault("cvae_seconds", {})[ds] = time.perf_counter() - t
+    cvae.save(ckpt)
+    return cvae
+
+
+def run_one(ds: str, name: str, g: Any, cvae: NeighborCVAE | None, seed: int,
+            args: argparse.Namespace) -> dict[str, Any]:
+    """Train one (model, seed) from scratch; test / val accuracy, epochs, wall seconds."""
+    model, kw = make(ds, name, g)
+    t = time.perf_counter()
+    clf = LAClassifier(model, cvae if name.startswith("la-") else None, epochs=args.epochs,
+                       patience=args.patience, pool_size=args.pool or None, seed=seed,
+                       progress=False, **kw).fit(g)
+    return {"seed": seed, "test": clf.score(), "val": clf.score(mask="val_mask"),
+            "epochs": len(clf.history_), "best_epoch": clf.best_epoch_,
+            "seconds": time.perf_counter() - t}
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parser().parse_args(argv)
+    torch.set_num_threads(1)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    results = start_results(args)
+    out = Path(args.out)
+    todo = pending(results, args)
+    print(f"{len(todo)} runs to train" + (f" ({out} resumed)" if args.resume else ""), flush=True)
+    for ds in args.datasets:
+        runs = [(name, seed) for d, name, seed in todo if d == ds]
+        if not runs:
+            continue
+        results["config"][ds] = {**{k: v for k, v in vars(args).items() if k != "resume"},
+                                 "datasets": [ds], "torch": torch.__version__, "commit": commit}
+        g = load_planetoid(ds)
+        cvae = get_cvae(ds, g, args, results) if any(n.startswith("la-") for n, _ in runs) else None
+        for name, seed in runs:
+            row = {**run_one(ds, name, g, cvae, seed, args), "commit": commit}
+            results["runs"].setdefault(f"{ds}/{name}", []).append(row)
+            print(f"{ds}/{name}", row, flush=True)
+            write_atomic(out, lambda f: json.dump(results, f, indent=1), mode="w")
     print(table(results))
+    return results
 
 
 def table(results: dict) -> str:

@@ -10,6 +10,7 @@ runs DADAO with both and the baselines, and saves error vs gradients / communica
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from graphopt.datasets import communication_graph
 from graphopt.gossip.dadao import DADAO
@@ -24,6 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="dadao_out")
     args = ap.parse_args()
+    Path(args.out).mkdir(exist_ok=True)  # the folder asked for, not its parents: a typo fails here
 
     graph = communication_graph("barbell", 16)
     problem = synthetic_least_squares(16, dim=10, samples_per_worker=50, heterogeneity=1.0)

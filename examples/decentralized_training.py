@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--root", default=None, help="data root (default: graphopt's)")
     args = ap.parse_args()
     out = Path(args.out)
+    out.mkdir(exist_ok=True)  # the folder asked for, not its parents: a typo fails here
 
     graph = communication_graph("barbell", 8)
     problem = libsvm_problem("a9a", 8, max_samples=4000, reg=0.1, root=args.root)

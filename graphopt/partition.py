@@ -121,6 +121,7 @@ class Partition:
                 params["fallback"] = fallback
         part = cls(graph, a, num_parts, params)
         if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a cache: graphopt's to create
             part.save(path)
         return part
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ._io import write_atomic
+from ._io import make_output_dir, write_atomic
 from .graph import Graph, Normalization
 from .partition import Partition
 
@@ -166,8 +166,7 @@ def write_shards(partition: Partition, num_shards: int, directory: str | os.Path
         raise ValueError("graph is directed; shards need an undirected graph (graph.to_undirected())")
     if g.x is None:
         raise ValueError("graph has no node features x")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(directory, "shard folder")
     (out / MANIFEST).unlink(missing_ok=True)
     n, r_count = g.num_nodes, int(num_shards)
     node_rank = ranks_of_part[partition.assignment]

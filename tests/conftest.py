@@ -1,6 +1,9 @@
 """Shared fixtures: real Cora/CiteSeer from ../shared/datasets when present, small generated graphs otherwise."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,11 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 if "GRAPHOPT_DATA" not in os.environ and SHARED.is_dir():
     os.environ["GRAPHOPT_DATA"] = str(SHARED)
+# Dataset verification records go to a throw-away per-user cache, never beside the (shared) data.
+os.environ["GRAPHOPT_VERIFIED_IN_CACHE"] = "1"
+_CACHE = tempfile.mkdtemp(prefix="graphopt-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 import torch  # noqa: E402
 

@@ -58,7 +58,7 @@ def test_missing_file_is_a_clean_error_and_leaves_nothing(tmp_path, capsys, monk
     assert main(["info", "cora", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "could not download" in err and err.count("\n") == 1
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not list(tmp_path.rglob("*"))  # no file and no empty planetoid/ folder
 
 
 def test_bad_parts_argument_exits_2(capsys):

@@ -108,12 +108,13 @@ def test_download_checks_sha256_and_leaves_no_partial_file(shared_root, tmp_path
     dest_dir = tmp_path / "root"
 
     with pytest.raises(ValueError, match="checksum mismatch"):
-        ds.download(src.as_uri(), dest_dir / "ind.cora.y", "0" * 64)
-    assert list(dest_dir.iterdir()) == []  # neither the file nor a temp file
+        ds.download(src.as_uri(), dest_dir / "sub" / "ind.cora.y", "0" * 64)
+    assert not dest_dir.exists()  # neither the file, a temp file nor the folders made for them
 
+    dest_dir.mkdir()
     with pytest.raises(ds.DatasetNotFoundError, match="could not download"):
         ds.download((tmp_path / "absent").as_uri(), dest_dir / "x", good)
-    assert list(dest_dir.iterdir()) == []
+    assert list(dest_dir.iterdir()) == []  # a folder that was there stays
 
     out = ds.download(src.as_uri(), dest_dir / "ind.cora.y", good)
     assert out.read_bytes() == src.read_bytes() and list(dest_dir.iterdir()) == [out]

@@ -16,6 +16,7 @@ import torch
 
 from . import CLIError
 from .._io import write_atomic
+from ._paths import output_path
 from ..cluster_gcn import ClusterGCN, fit, peak_memory_mb, spectral_features, training_subgraph
 from ..graph import NORMALIZATIONS
 from ..datasets import dataset_format, list_datasets, load
@@ -216,7 +217,7 @@ def register(sub: Any) -> None:
                    help="K spectral features for a dataset without node features")
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
-    p.add_argument("--checkpoint", help="checkpoint file, rewritten after each epoch")
+    p.add_argument("--checkpoint", type=output_path, help="checkpoint file, rewritten after each epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--workers", type=int, default=0, help="batch-building worker processes")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -231,6 +232,6 @@ def register(sub: Any) -> None:
     p.add_argument("--dist-timeout", type=float, default=300.0, metavar="S",
                    help="seconds a rank waits on its peers before failing")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", help="write the history and final metrics to this JSON file")
+    p.add_argument("--json", type=output_path, help="write the history and final metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch log")
     p.set_defaults(func=_run, parser=p)

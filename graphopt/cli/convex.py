@@ -13,6 +13,7 @@ import re
 import numpy as np
 
 from graphopt.cli import CLIError
+from graphopt.cli._paths import output_path
 
 __all__ = ["register"]
 
@@ -41,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--attack-eps", type=float, nargs="*", default=[],
                    help="ℓ∞ radii at which to report PGD robust test accuracy")
-    p.add_argument("--save", default=None, help="write the recovered network's state_dict here (.pt)")
+    p.add_argument("--save", default=None, type=output_path, help="write the recovered network's state_dict here (.pt)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 

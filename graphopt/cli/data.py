@@ -1,4 +1,5 @@
-"""``graphopt info`` and ``graphopt partition``: inspect a dataset, partition its graph."""
+"""``graphopt info``, ``graphopt partition`` and ``graphopt data verify|fetch``: inspect a dataset,
+partition its graph, check dataset files against the manifest's sha256 or (re)download them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from . import CLIError
-from ..datasets import dataset_format, list_datasets, load
+from ._paths import output_path
+from ..datasets import (DatasetCorruptError, data_roots, dataset_entry, dataset_format,
+                        fetch_dataset, list_datasets, load, verify_file)
 from ..graph import Graph
 from ..partition import Partition
 
@@ -95,6 +98,47 @@ def _partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """One line per file: ok / CORRUPT / missing / unchecked; status 1 if any file is corrupt."""
+    names = args.names or list_datasets()
+    for name in names:
+        dataset_entry(name)  # unknown names fail before any hashing
+    roots = data_roots(args.root)
+    corrupt = missing = 0
+    for name in names:
+        for entry in dataset_entry(name)["files"]:
+            local = next((r / entry["path"] for r in roots if (r / entry["path"]).is_file()), None)
+            if local is None:
+                missing += 1
+                print(f"missing    {name}: {entry['path']}")
+                continue
+            try:
+                verify_file(name, local, entry, force=True)
+            except DatasetCorruptError as e:
+                corrupt += 1
+                print(f"CORRUPT    {name}: {e}")
+                continue
+            checked = "sha256" if entry.get("sha256") else "md5" if entry.get("md5") else None
+            print(f"ok         {name}: {local} ({checked})" if checked
+                  else f"unchecked  {name}: {local} (no published checksum)")
+    print(f"{corrupt} corrupt, {missing} missing"
+          + (" (graphopt data fetch NAME downloads them)" if missing or corrupt else ""))
+    return 1 if corrupt else 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    for name in args.names:
+        dataset_entry(name)
+    for name in args.names:
+        try:
+            report = fetch_dataset(name, args.root)
+        except PermissionError as e:
+            raise CLIError(f"cannot write into the data root: {e}") from None
+        for path, status in report:
+            print(f"{status:<10} {name}: {path}")
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -120,8 +164,27 @@ def register(sub: Any) -> None:
     part.add_argument("--recursive", action="store_true", help="METIS recursive bisection instead of k-way")
     part.add_argument("--seed", type=int, default=0)
     part.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
-    part.add_argument("--output", "-o", help="save the partition to this .npz file "
+    part.add_argument("--output", "-o", type=output_path, help="save the partition to this .npz file "
                                              "(with --shards: the folder for the shards)")
     part.add_argument("--shards", type=_positive, metavar="R",
                       help="group the parts into R ranks and write one shard per rank to -o DIR")
     part.set_defaults(func=_partition)
+
+    data = sub.add_parser("data", help="verify dataset files against the manifest, or fetch them",
+                          description=f"Known datasets: {names}.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="{verify,fetch}", required=True)
+    verify = data_sub.add_parser(
+        "verify", help="hash dataset files against the manifest (all datasets when none is named)",
+        description="Re-hash every present file of the named datasets (all when none is named) "
+                    "against the manifest's sha256 and remember the result. Exit status 1 if "
+                    "any file is corrupt; missing files are listed, not an error.")
+    verify.add_argument("names", nargs="*", metavar="NAME", help="dataset names (default: all)")
+    verify.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
+    verify.set_defaults(func=_verify)
+    fetch = data_sub.add_parser(
+        "fetch", help="download missing or corrupt files of datasets, checked against their sha256",
+        description="Download each missing file into the first data root and replace each file "
+                    "that fails verification; a download is kept only if its sha256 matches.")
+    fetch.add_argument("names", nargs="+", metavar="NAME", help="dataset names")
+    fetch.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
+    fetch.set_defaults(func=_fetch)

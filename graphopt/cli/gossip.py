@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from . import CLIError
+from ._paths import output_path
+from .._io import check_parent, make_output_dir
 from ..datasets import COMMUNICATION_GRAPHS, communication_graph
 from ..gossip.problems import (DistributedProblem, libsvm_problem, synthetic_least_squares,
                                synthetic_logistic)
@@ -60,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     if unknown or not methods:
         raise CLIError(f"--method: unknown {unknown or methods}; choose from "
                        f"{', '.join(METHODS)}")
+    out = make_output_dir(args.out)
     graph = _graph(args)
     problem = _problem(args, graph.num_nodes)
     print(f"graph {args.graph} (n = {graph.num_nodes}, {graph.num_edges} edges), problem "
@@ -77,7 +80,6 @@ def _run(args: argparse.Namespace) -> int:
         histories.append(h)
         print(f"{name:<20} {h.stop_reason:<10} grads {h.grads[-1]:>9}  comms {h.comms[-1]:>9}  "
               f"relative error {h.relative_error[-1]:.3e}")
-    out = Path(args.out)
     title = (f"{args.graph} graph, n = {graph.num_nodes}, {args.problem} (d = {problem.dim}), "
              f"{args.rates} rates")
     plot = save_convergence_plot(histories, out / "convergence.png", title=title)
@@ -120,6 +122,9 @@ def _train_task(args: argparse.Namespace, n: int):
 def _train(args: argparse.Namespace) -> int:
     from ..gossip import runtime
 
+    # --json may go inside the --out folder that training creates; anywhere else its folder must exist
+    if args.json and Path(args.json).parent.resolve() != Path(args.out).resolve():
+        check_parent(args.json)
     if args.n is None:  # torchrun claims abbreviations of --n, so --workers alone is enough
         args.n = args.workers or int(os.environ.get("WORLD_SIZE", 0)) or 16
     if args.workers is not None and args.workers != args.n:
@@ -190,7 +195,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--max-comms", type=int, default=None)
     q.add_argument("--max-wall", type=float, default=60.0, help="seconds per method")
     q.add_argument("--tol", type=float, default=1e-8, help="target relative error")
-    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--out", required=True, type=output_path, help="output folder")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=_run)
 
@@ -227,7 +232,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--hidden", type=int, default=64, help="MLP hidden units (mnist)")
     t.add_argument("--train-rows", type=int, default=8000, help="MNIST training rows")
     t.add_argument("--root", default=None, help="data root (default: graphopt's)")
-    t.add_argument("--out", required=True, help="output folder")
-    t.add_argument("--json", default=None, help="write a summary with per-worker counts here")
+    t.add_argument("--out", required=True, type=output_path, help="output folder")
+    t.add_argument("--json", default=None,
+                   help="write a summary with per-worker counts here (may be inside --out)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
     t.set_defaults(func=_train, n=None)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import CLIError
+from ._paths import output_path
 
 BACKBONES = ("gcn", "gat", "gcnii")
 # GCNII depth/width per dataset from the paper's scripts (Cora's settings elsewhere)
@@ -37,7 +38,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lam", type=float, default=1.0, help="consistency weight")
     p.add_argument("--temperature", type=float, default=0.5)
     p.add_argument("--pool", type=int, default=16, help="pre-generated X̄ per run (0: fresh every pass)")
-    p.add_argument("--cvae", default=None, help="CVAE checkpoint: loaded if it exists, else written after training")
+    p.add_argument("--cvae", default=None, type=output_path, help="CVAE checkpoint: loaded if it exists, else written after training")
     p.add_argument("--cvae-epochs", type=int, default=10)
     p.add_argument("--cvae-max-pairs", type=int, default=None, help="pairs per CVAE epoch (default: all)")
     p.add_argument("--device", default="auto",

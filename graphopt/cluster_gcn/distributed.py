@@ -36,7 +36,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .._io import write_atomic
+from .._io import check_parent, write_atomic
 from ..graph import Normalization
 from ..shards import Shard
 from .loader import ClusterLoader, torch_csr
@@ -286,6 +286,8 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
         raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if checkpoint is not None:  # a typo fails now, not after the first epoch
+        check_parent(checkpoint, "checkpoint")
     dev = resolve_device(device, model)
     config = {"clusters_per_batch": int(q), "lr": float(lr), "weight_decay": float(weight_decay),
               "normalization": normalization, "diag_lambda": float(diag_lambda), "seed": int(seed),

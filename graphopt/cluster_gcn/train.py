@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .._io import write_atomic
+from .._io import check_parent, write_atomic
 from .._ops import adam
 from ..graph import Graph, Normalization, normalize_csr
 from ..partition import Partition
@@ -143,6 +143,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if checkpoint is not None:  # a typo fails now, not after the first epoch
+        check_parent(checkpoint, "checkpoint")
     dev = resolve_device(device, model)
     half = amp_dtype(amp, dev, model)
     model.to(dev)

@@ -1,7 +1,9 @@
 """Dataset loaders (each format as its authors published it), the manifest, splits and generators.
 
 Files are looked for in ``root``, else ``$GRAPHOPT_DATA`` and the repo's ``datasets/``; a missing
-file is downloaded from its canonical URL and kept only if its sha256 matches the manifest.
+file is downloaded from its canonical URL and kept only if its sha256 matches the manifest. A file
+already on disk is verified against the manifest the first time it is used
+(:func:`verify_file`; :class:`DatasetCorruptError` names it, both hashes and the fix).
 :func:`load` reads any dataset of the manifest by name.
 """
 
@@ -11,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._files import (DatasetNotFoundError, data_roots, dataset_entry, dataset_file, download,
-                     manifest)
+from ._files import (DatasetCorruptError, DatasetNotFoundError, data_roots, dataset_entry,
+                     dataset_file, download, fetch_dataset, manifest, verify_file)
 from .blogcatalog import load_blogcatalog
 from .generators import (COMMUNICATION_GRAPHS, barbell_graph, communication_graph, complete_graph,
                          contextual_sbm, cycle_graph, erdos_renyi_graph, grid_graph, path_graph,
@@ -24,7 +26,8 @@ from .npz import load_npz
 from .planetoid import load_planetoid
 from .splits import stratified_split
 
-__all__ = ["DatasetNotFoundError", "data_roots", "dataset_entry", "dataset_file", "download",
+__all__ = ["DatasetNotFoundError", "DatasetCorruptError", "data_roots", "dataset_entry",
+           "dataset_file", "download", "fetch_dataset", "verify_file",
            "manifest", "list_datasets", "dataset_format", "load", "load_planetoid", "load_npz", "load_blogcatalog",
            "load_graphsage", "save_graphsage", "load_libsvm", "read_libsvm", "load_idx",
            "read_idx", "stratified_split", "contextual_sbm", "communication_graph",

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.io
 
 from ..graph import Graph
-from ._files import dataset_entry, dataset_file, read_member
+from ._files import dataset_entry, dataset_file, read_member, reading
 from .splits import stratified_split
 
 __all__ = ["load_blogcatalog"]
@@ -28,7 +28,8 @@ def load_blogcatalog(root: str | os.PathLike | None = None, *, train_frac: float
     """
     entry = dataset_entry("blogcatalog")
     path = dataset_file("blogcatalog", entry["files"][0]["path"], root)
-    mat = scipy.io.loadmat(io.BytesIO(read_member(path, entry.get("member"))))
+    with reading(path, "blogcatalog"):
+        mat = scipy.io.loadmat(io.BytesIO(read_member(path, entry.get("member"))))
     if "network" not in mat or "group" not in mat:
         raise ValueError(f"{path} is not the BlogCatalog .mat: expected 'network' and 'group', "
                          f"found {sorted(k for k in mat if not k.startswith('__'))}")

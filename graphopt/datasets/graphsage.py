@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from ..graph import Graph
 from .._io import write_atomic
+from ._files import DatasetCorruptError
 
 __all__ = ["load_graphsage", "save_graphsage"]
 
@@ -37,7 +38,11 @@ def _read_json(path: Path) -> object:
     if not path.is_file():
         raise FileNotFoundError(f"GraphSAGE file not found: {path}")
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise DatasetCorruptError(f"cannot read {path}: not valid JSON ({e}); the file is "
+                                      f"truncated or damaged") from e
 
 
 def load_graphsage(prefix_or_dir: str | os.PathLike, name: str | None = None) -> Graph:
@@ -87,7 +92,10 @@ def load_graphsage(prefix_or_dir: str | os.PathLike, name: str | None = None) ->
     x = None
     feats = Path(f"{prefix}-feats.npy")
     if feats.is_file():
-        x = np.load(feats, allow_pickle=False)
+        try:
+            x = np.load(feats, allow_pickle=False)
+        except (ValueError, EOFError) as e:  # numpy's words for a truncated or foreign file
+            raise DatasetCorruptError(f"cannot read {feats}: {e}") from e
         if x.shape[0] != n:
             raise ValueError(f"{feats} has {x.shape[0]} rows but id_map has {n} nodes")
         x = x.astype(np.float32, copy=False)

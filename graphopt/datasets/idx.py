@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ._files import dataset_file
+from ._files import dataset_file, reading
 
 __all__ = ["load_idx", "read_idx"]
 
@@ -20,7 +20,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     with open(path, "rb") as f:
         raw = f.read()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        with reading(path):
+            raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _DTYPES:
         raise ValueError(f"{path} is not an IDX file (magic {raw[:4].hex()})")
     ndim = raw[3]

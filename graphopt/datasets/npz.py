@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..graph import Graph
-from ._files import dataset_entry, dataset_file, read_member
+from ._files import dataset_entry, dataset_file, read_member, reading
 from .splits import stratified_split
 
 __all__ = ["load_npz", "NPZ_DATASETS"]
@@ -51,7 +51,8 @@ def load_npz(name: str, root: str | os.PathLike | None = None, *, train_per_clas
         raise ValueError(f"unknown gnn-benchmark dataset {name!r}; expected one of {', '.join(NPZ_DATASETS)}")
     entry = dataset_entry(name)
     path = dataset_file(name, entry["files"][0]["path"], root)
-    with np.load(io.BytesIO(read_member(path, entry.get("member"))), allow_pickle=False) as d:
+    with reading(path, name), np.load(io.BytesIO(read_member(path, entry.get("member"))),
+                                      allow_pickle=False) as d:
         adj = _csr(d, "adj")
         x = _csr(d, "attr").astype(np.float32) if "attr_data" in d.files else None
         if "labels" not in d.files:

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..graph import Graph
-from ._files import dataset_file
+from ._files import dataset_file, reading
 
 __all__ = ["load_planetoid", "safe_unpickle"]
 
@@ -64,10 +64,15 @@ def load_planetoid(name: str, root: str | os.PathLike | None = None) -> Graph:
         raise ValueError(f"unknown Planetoid dataset {name!r}; expected cora, citeseer or pubmed")
     objs = {}
     for ext in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
-        with open(dataset_file(name, f"planetoid/ind.{name}.{ext}", root), "rb") as f:
+        path = dataset_file(name, f"planetoid/ind.{name}.{ext}", root)
+        with open(path, "rb") as f, reading(path, name):
             objs[ext] = safe_unpickle(f.read())
-    with open(dataset_file(name, f"planetoid/ind.{name}.test.index", root)) as f:
-        test_idx = np.array([int(line) for line in f if line.strip()], dtype=np.int64)
+    path = dataset_file(name, f"planetoid/ind.{name}.test.index", root)
+    with open(path) as f:
+        try:
+            test_idx = np.array([int(line) for line in f if line.strip()], dtype=np.int64)
+        except ValueError as e:
+            raise ValueError(f"{path}: not one node id per line ({e})") from None
     x, y, tx, ty, allx, ally = (objs[k] for k in ("x", "y", "tx", "ty", "allx", "ally"))
     test_sorted = np.sort(test_idx)
     if name == "citeseer":

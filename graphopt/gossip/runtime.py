@@ -55,7 +55,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from graphopt._io import write_atomic
+from graphopt._io import check_parent, make_output_dir, write_atomic
 from graphopt.gossip.methods import GossipSGDRule, WorkerRule
 from graphopt.gossip.problems import ModuleTask
 from graphopt.graph import Graph
@@ -340,6 +340,17 @@ class _ArrayOracle:
 
 def _snapshot_path(out: str, rank: int) -> Path:
     return Path(out) / "workers" / f"worker_{rank}.npz"
+
+
+def _make_out(cfg: RuntimeConfig, *files: str | None) -> Path:
+    # Before any process starts: ``files`` (csv, png, json) go in ``out`` or in an existing
+    # folder; ``out`` the user named is created (not its parents); ``workers/`` in it is ours.
+    for f in files:
+        if f and Path(f).parent.resolve() != Path(cfg.out).resolve():
+            check_parent(f)
+    out = make_output_dir(cfg.out)
+    (out / "workers").mkdir(exist_ok=True)
+    return out
 
 
 class _Recorder:
@@ -701,7 +712,7 @@ def train(task: Any, graph: Graph, *, method: str = "dadao", rates: Any = "unifo
                   time_unit=time_unit, time_limit=time_limit, seed=seed, speed=speed,
                   grad_time=grad_time, max_lag=max_lag, checkpoint_every=checkpoint_every,
                   timeout=timeout, lr=lr, batch_size=batch_size, force=force)
-    out = Path(cfg.out)
+    out = _make_out(cfg, csv, png, json_path)
     for r in range(cfg.num_workers):
         _snapshot_path(cfg.out, r).unlink(missing_ok=True)
     init_method = f"tcp://127.0.0.1:{_free_port()}"
@@ -799,6 +810,7 @@ def train_torchrun(task: Any, cfg: RuntimeConfig, *, x0: np.ndarray | None = Non
     if world != cfg.num_workers:
         raise ValueError(f"torchrun started {world} processes for a graph of "
                          f"{cfg.num_workers} nodes")
+    _make_out(cfg, csv, png, json_path)
     dist = _init_group(cfg, rank, "env://")
     shared = [cfg.rates if rank == 0 else None]
     dist.broadcast_object_list(shared, 0)
