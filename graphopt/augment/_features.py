@@ -53,32 +53,6 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 Amp = Literal["bf16", "fp16"] | None
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a ``torch.device``: ``None`` is the CPU, ``"auto"`` the first CUDA device when
-    there is one (the CPU otherwise); an accelerator that is not present is an error here, not a
-    failure deep inside the first step."""
-    if device is None:
-        return torch.device("cpu")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
-    if dev.type == "cpu":
-        return dev
-    backend = getattr(torch, dev.type, None)
-    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
-        raise ValueError(f"device={str(device)!r} was asked for, but this torch build or machine has no "
-                         f"{dev.type} device available; use device='cpu' or 'auto'")
-    count = backend.device_count() if hasattr(backend, "device_count") else 1
-    if dev.index is not None and dev.index >= count:
-        raise ValueError(f"device={str(device)!r} was asked for, but only {count} {dev.type} device(s) exist")
-    return dev
-
-
 def check_amp(amp: Any) -> None:
     if amp not in (None, *AMP_DTYPES):
         raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")

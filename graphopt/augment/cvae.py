@@ -34,12 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._device import resolve_device
 from .._io import write_atomic
 from .._ops import adam
+from .._training import EpochLog, check_loss, load_checkpoint
 from ..graph import Graph
 from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, dense_rows, generator, grad_scaler, require_features,
-                        resolve_device, row_normalize, to_device)
+                        row_normalize, to_device)
 
 __all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes"]
 

@@ -26,8 +26,8 @@ from torch import nn
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from .._device import resolve_device
 from .._ops import InputDropout, dropout, sparse_propagation
-from ._features import resolve_device
 
 __all__ = ["LAGCN", "LAGAT", "LAGCNII", "GCNIILayer", "AveragedInput", "LocalAugmentation"]
 

@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._device import resolve_device
 from ..graph import Graph
 from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, feature_tensor, generator, grad_scaler, require_features,
-                        resolve_device, to_device)
+                        to_device)
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
