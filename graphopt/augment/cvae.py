@@ -22,8 +22,8 @@ follow the paper. Scoring runs every ``selection_every`` steps, not every step, 
 from __future__ import annotations
 
 import copy
+import logging
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +32,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
 from .._io import write_atomic
@@ -44,6 +43,9 @@ from ._features import (Amp, autocast, check_amp, dense_rows, generator, grad_sc
                         row_normalize, to_device)
 
 __all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes"]
+
+log = logging.getLogger(__name__)
+CHECKPOINT_KEYS = ("config", "bce", "num_features", "state_dict")
 
 
 class _CVAENet(nn.Module):
@@ -233,30 +235,35 @@ class NeighborCVAE:
         self.history_: list[dict[str, Any]] = []
         step = 0
         pairs_total = sum(t[0].size for t in batches)
-        for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
-            total = torch.zeros((), dtype=torch.float64, device=dev)
-            count = 0
-            for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, max_pairs,
-                                              steps_per_epoch):
-                net.train()
-                with autocast(self.amp, dev):
-                    loss = net(x_u, x_v, self.bce_, gen)
-                opt.zero_grad()
-                if scaler is None:
-                    loss.backward()
-                    opt.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                total += loss.detach().double() * x_u.size(0)
-                count += x_u.size(0)
-                step += 1
-                if selector is not None:
-                    selector.maybe_score(step)
-            if reduce is not None:
-                total, count = reduce(total), int(reduce(torch.tensor(float(count), device=dev)))
-            self.history_.append({"epoch": epoch, "loss": float(total) / max(count, 1), "pairs": count})
+        with EpochLog(range(c.epochs), "CVAE", logger=log, enabled=self.progress, keys=("loss",)) as bar:
+            for epoch in bar:
+                total = torch.zeros((), dtype=torch.float64, device=dev)
+                count = 0
+                for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, max_pairs,
+                                                  steps_per_epoch):
+                    net.train()
+                    with autocast(self.amp, dev):
+                        loss = net(x_u, x_v, self.bce_, gen)
+                    opt.zero_grad()
+                    if scaler is None:
+                        loss.backward()
+                        opt.step()
+                    else:
+                        scaler.scale(loss).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                    total += loss.detach().double() * x_u.size(0)
+                    count += x_u.size(0)
+                    step += 1
+                    if selector is not None:
+                        selector.maybe_score(step)
+                if reduce is not None:  # summed over ranks: every rank checks the same loss
+                    total, count = reduce(total), int(reduce(torch.tensor(float(count), device=dev)))
+                row = {"epoch": epoch, "loss": float(total) / max(count, 1), "pairs": count}
+                check_loss(row["loss"], epoch, self.history_[0]["loss"] if self.history_ else None,
+                           what="CVAE loss")
+                self.history_.append(row)
+                bar.update(epoch, row)
         if selector is not None:
             selector.finish()
 
@@ -344,9 +351,10 @@ class NeighborCVAE:
     @classmethod
     def load(cls, path: str | os.PathLike, progress: bool = True, *, device: str | torch.device | None = None,
              amp: Amp = None) -> NeighborCVAE:
-        """Read a generator written by :meth:`save` onto ``device`` (``weights_only=True``: no code is unpickled)."""
+        """Read a generator written by :meth:`save` onto ``device`` (``weights_only=True``: no code is
+        unpickled). A missing file is a ``FileNotFoundError``, any other file a ``ValueError``."""
         dev = resolve_device(device)
-        state = torch.load(path, map_location=dev, weights_only=True)
+        state = load_checkpoint(path, kind="NeighborCVAE", required=CHECKPOINT_KEYS, map_location=dev)
         self = cls(progress=progress, device=dev, amp=amp, **state["config"])
         self.bce_, self.num_features_ = bool(state["bce"]), int(state["num_features"])
         with torch.device("cpu"):

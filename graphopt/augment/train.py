@@ -14,16 +14,16 @@ batch with a fixed grouping, regenerating the kept validation ``X̄`` from its s
 from __future__ import annotations
 
 import copy
-import sys
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .._device import resolve_device
+from .._training import EpochLog, check_logits, check_loss, check_model_fits
 from ..graph import Graph
 from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, feature_tensor, generator, grad_scaler, require_features,
@@ -31,6 +31,8 @@ from ._features import (Amp, autocast, check_amp, feature_tensor, generator, gra
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
+
+log = logging.getLogger(__name__)
 
 
 class _Passes(nn.Module):
@@ -145,6 +147,8 @@ class LAClassifier:
         with autocast(self.amp, self.device):
             outs = [F.log_softmax(o.float(), dim=1)
                     for o in passes(x, ei, [draw() for _ in range(self.num_samples)])]
+        # a shape check (no device sync), for models that declare no out_channels
+        check_logits(outs[0].shape[1], self.num_classes_, False, type(self.model).__name__)
         ce = torch.stack([F.nll_loss(o[train], y[train]) for o in outs]).mean()
         cons = consistency_loss(outs, self.temperature) if self.consistency and len(outs) > 1 else ce.new_zeros(())
         loss = ce + self.consistency * cons
@@ -165,9 +169,12 @@ class LAClassifier:
             return F.log_softmax(model(x, ei, generated).float(), dim=1)
 
     def _labels(self, graph: Graph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Labels and masks on the device, once the model is known to fit the graph."""
         for name in ("y", "train_mask", "val_mask"):
             if getattr(graph, name) is None:
                 raise ValueError(f"LAClassifier.fit needs graph.{name} (validation loss selects the model)")
+        check_model_fits(self.model, graph.num_features, graph.num_classes)
+        self.num_classes_ = graph.num_classes
         return tuple(to_device(torch.from_numpy(a), self.device)
                      for a in (graph.y, graph.train_mask, graph.val_mask))
 
@@ -206,17 +213,25 @@ class LAClassifier:
         in a data-parallel fit these are over all ranks, so every rank decides alike."""
         best, bad, best_state, kept = float("inf"), 0, None, None
         self.history_: list[dict[str, float]] = []
-        for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress or not sys.stderr.isatty()):
-            ce, cons, val_loss, val_acc, val_generated = run_epoch()
-            self.history_.append({"epoch": epoch, "train_loss": ce, "consistency": cons,
-                                  "val_loss": val_loss, "val_acc": val_acc})
-            if val_loss < best:
-                best, bad, best_state, kept = val_loss, 0, copy.deepcopy(model.state_dict()), val_generated
-                self.best_epoch_ = epoch
-            else:
-                bad += 1
-                if self.patience is not None and bad >= self.patience:
-                    break
+        with EpochLog(range(self.epochs), desc, logger=log, enabled=self.progress,
+                      keys=("train_loss", "val_loss", "val_acc")) as bar:
+            for epoch in bar:
+                ce, cons, val_loss, val_acc, val_generated = run_epoch()
+                # losses summed over ranks in a data-parallel fit: every rank raises alike
+                check_loss(ce, epoch, self.history_[0]["train_loss"] if self.history_ else None,
+                           what="training loss")
+                check_loss(val_loss, epoch, what="validation loss")
+                row = {"epoch": epoch, "train_loss": ce, "consistency": cons, "val_loss": val_loss,
+                       "val_acc": val_acc}
+                self.history_.append(row)
+                bar.update(epoch, row)
+                if val_loss < best:
+                    best, bad, best_state, kept = val_loss, 0, copy.deepcopy(model.state_dict()), val_generated
+                    self.best_epoch_ = epoch
+                else:
+                    bad += 1
+                    if self.patience is not None and bad >= self.patience:
+                        break
         model.load_state_dict(best_state)
         model.eval()
         self.model_, self.best_val_loss_ = model, best
