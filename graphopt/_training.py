@@ -2,7 +2,7 @@
 and the check that a model fits the graph it is trained on.
 
 - :class:`TrainingDiverged` / :func:`check_loss`: a non-finite loss, or one over
-  ``DIVERGENCE_FACTOR`` times the first epoch's, stops training with an error naming the epoch
+  ``DIVERGENCE_FACTOR`` times the first step's, stops training with an error naming the epoch
   (a run that goes on would keep weights that predict nothing).
 - :class:`EpochLog`: a tqdm bar on a terminal; otherwise one ``logging`` INFO line per epoch
   (loss, metrics, seconds) and a total-time line, so logs of batch jobs say how a run went.
@@ -42,15 +42,16 @@ class TrainingDiverged(FloatingPointError, ValueError):
 
 def check_loss(loss: float, epoch: int, first_loss: float | None = None, *, what: str = "loss") -> None:
     """Raise :class:`TrainingDiverged` if ``loss`` (the mean loss of ``epoch``) is NaN or infinite,
-    or more than ``DIVERGENCE_FACTOR`` times ``first_loss`` (the first epoch's of this run)."""
+    or more than ``DIVERGENCE_FACTOR`` times ``first_loss``: the loss of the run's first step, at
+    the initial weights (a first epoch's mean can already have exploded)."""
     loss = float(loss)
     hint = "lower the learning rate, or check the features' scale and the labels"
     if not math.isfinite(loss):
         raise TrainingDiverged(f"training diverged in epoch {epoch}: the {what} is {loss}; {hint}")
-    if first_loss is not None and math.isfinite(first_loss) and first_loss > 0 \
-            and loss > DIVERGENCE_FACTOR * first_loss:
+    # The floor keeps a run that starts near zero loss from being flagged for ordinary changes.
+    if first_loss is not None and math.isfinite(first_loss) and loss > DIVERGENCE_FACTOR * max(first_loss, 1e-3):
         raise TrainingDiverged(f"training diverged in epoch {epoch}: the {what} is {loss:.4g}, over "
-                               f"{DIVERGENCE_FACTOR:.0e} times the first epoch's {first_loss:.4g}; {hint}")
+                               f"{DIVERGENCE_FACTOR:.0e} times the first step's {first_loss:.4g}; {hint}")
 
 
 def _fmt(v: Any) -> str:

@@ -235,9 +235,11 @@ class NeighborCVAE:
         self.history_: list[dict[str, Any]] = []
         step = 0
         pairs_total = sum(t[0].size for t in batches)
+        first = None  # the loss of the run's first step, the reference for divergence
         with EpochLog(range(c.epochs), "CVAE", logger=log, enabled=self.progress, keys=("loss",)) as bar:
             for epoch in bar:
                 total = torch.zeros((), dtype=torch.float64, device=dev)
+                first_step = torch.zeros((), dtype=torch.float64, device=dev)
                 count = 0
                 for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, max_pairs,
                                                   steps_per_epoch):
@@ -252,16 +254,20 @@ class NeighborCVAE:
                         scaler.scale(loss).backward()
                         scaler.step(opt)
                         scaler.update()
+                    if not count:
+                        first_step = loss.detach().double()
                     total += loss.detach().double() * x_u.size(0)
                     count += x_u.size(0)
                     step += 1
                     if selector is not None:
                         selector.maybe_score(step)
-                if reduce is not None:  # summed over ranks: every rank checks the same loss
+                ranks = 1
+                if reduce is not None:  # summed over ranks: every rank checks the same losses
                     total, count = reduce(total), int(reduce(torch.tensor(float(count), device=dev)))
+                    first_step, ranks = reduce(first_step), int(reduce(torch.tensor(1.0, device=dev)))
                 row = {"epoch": epoch, "loss": float(total) / max(count, 1), "pairs": count}
-                check_loss(row["loss"], epoch, self.history_[0]["loss"] if self.history_ else None,
-                           what="CVAE loss")
+                first = float(first_step) / ranks if first is None else first
+                check_loss(row["loss"], epoch, first, what="CVAE loss")
                 self.history_.append(row)
                 bar.update(epoch, row)
         if selector is not None:

@@ -200,7 +200,7 @@ class LAClassifier:
                 gen_val = draw()
                 logp = self._forward(model, x, ei, gen_val)
                 return (float(ce), float(cons), float(F.nll_loss(logp[val], y[val])),
-                        float((logp[val].argmax(1) == y[val]).float().mean()), gen_val)
+                        float((logp[val].argmax(1) == y[val]).float().mean()), gen_val, float(ce))
 
             self.generated_ = self._select(model, run_epoch, "LA-GNN")
         self.graph_, self.partition_, self.comm_ = graph, None, None
@@ -209,17 +209,18 @@ class LAClassifier:
     def _select(self, model: nn.Module, run_epoch, desc: str) -> Any:
         """The epoch loop of every fit: keep the model with the lowest validation loss and return what
         ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it).
-        ``run_epoch`` returns (train CE, consistency, validation loss, validation accuracy, kept);
-        in a data-parallel fit these are over all ranks, so every rank decides alike."""
-        best, bad, best_state, kept = float("inf"), 0, None, None
+        ``run_epoch`` returns (train CE, consistency, validation loss, validation accuracy, kept,
+        the CE of the epoch's first step); in a data-parallel fit these are over all ranks, so every
+        rank decides alike (early stopping, and :class:`~graphopt.TrainingDiverged` against the
+        run's first step)."""
+        best, bad, best_state, kept, first = float("inf"), 0, None, None, None
         self.history_: list[dict[str, float]] = []
         with EpochLog(range(self.epochs), desc, logger=log, enabled=self.progress,
                       keys=("train_loss", "val_loss", "val_acc")) as bar:
             for epoch in bar:
-                ce, cons, val_loss, val_acc, val_generated = run_epoch()
-                # losses summed over ranks in a data-parallel fit: every rank raises alike
-                check_loss(ce, epoch, self.history_[0]["train_loss"] if self.history_ else None,
-                           what="training loss")
+                ce, cons, val_loss, val_acc, val_generated, first_step = run_epoch()
+                first = first_step if first is None else first
+                check_loss(ce, epoch, first, what="training loss")
                 check_loss(val_loss, epoch, what="validation loss")
                 row = {"epoch": epoch, "train_loss": ce, "consistency": cons, "val_loss": val_loss,
                        "val_acc": val_acc}
@@ -324,13 +325,13 @@ class LAClassifier:
                 logp = self._predict_clustered(model, val_seed)
                 nll = F.nll_loss(logp[val], y[val], reduction="sum")
                 stats = torch.stack([torch.stack(ces).sum(), torch.stack(conss).sum(), nll,
-                                     (logp[val].argmax(1) == y[val]).sum()]).double()
-                counts = [float(steps), float(val.sum())]
+                                     (logp[val].argmax(1) == y[val]).sum(), ces[0]]).double()
+                counts = [float(steps), float(val.sum()), 1.0]
                 if comm is not None:
                     stats, counts = comm.sum_tensor(stats), comm.sum(counts)
-                ce_sum, cons_sum, nll_sum, correct = stats.tolist()
+                ce_sum, cons_sum, nll_sum, correct, first_sum = stats.tolist()
                 return (ce_sum / counts[0], cons_sum / counts[0], nll_sum / max(counts[1], 1),
-                        correct / max(counts[1], 1), val_seed)
+                        correct / max(counts[1], 1), val_seed, first_sum / counts[2])
 
             desc = "LA-GNN (clusters)" if comm is None else f"LA-GNN (rank {rank}/{comm.world})"
             self.generated_seed_ = self._select(model, run_epoch, desc)

@@ -339,7 +339,7 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     multilabel = bool(manifest["multilabel"])
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, device=dev)
 
-    history, best_state, bad, start = History(), None, 0, 0
+    history, best_state, bad, start, first_loss = History(), None, 0, 0, None
     path = None if checkpoint is None else Path(checkpoint)
     if resume and path is not None:
         state = load_checkpoint(path, kind="Cluster-GCN training", required=CHECKPOINT_KEYS, map_location=dev)
@@ -354,15 +354,15 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
         torch.set_rng_state(state["torch_rng"][rank].cpu())
         history = History(state["history"], state["best_epoch"], state["best_val"])
         best_state, bad, start = state["best_state"], state["bad"], state["epoch"] + 1
+        first_loss = state.get("first_loss", history.epochs[0]["loss"] if history.epochs else None)
 
-    first_loss = history.epochs[0]["loss"] if history.epochs else None
     with EpochLog(range(start, epochs), f"cluster-gcn x{world}", logger=log,
                   enabled=progress and rank == 0) as bar:
         for epoch in bar:
             ddp.train()
             t0, c0 = time.perf_counter(), time.process_time()
             reduced["bytes"] = 0
-            loss_sum, count, nodes = 0.0, 0, 0
+            loss_sum, count, nodes, first_step = 0.0, 0, 0, None
             for parts in _deal(p_local, q, steps, np.random.default_rng([seed, rank, epoch])):
                 batch = loader.batch(parts)
                 n_train = int(batch.train_mask.sum())
@@ -377,17 +377,22 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
                     loss = out.sum() * 0.0
                 loss.backward()
                 optimizer.step()
-                loss_sum += loss.item() * n_train
+                value = loss.item()
+                if first_step is None and n_train:
+                    first_step = value
+                loss_sum += value * n_train
                 count += n_train
             seconds = time.perf_counter() - t0
-            totals = torch.tensor([loss_sum, count], dtype=torch.float64, device=_comm_device(dev))
+            totals = torch.tensor([loss_sum, count, first_step or 0.0, first_step is not None],
+                                  dtype=torch.float64, device=_comm_device(dev))
             dist.all_reduce(totals)
             row: dict[str, float] = {"epoch": epoch, "loss": float(totals[0] / max(float(totals[1]), 1.0)),
                                      "time": seconds, "cpu_time": time.process_time() - c0,
                                      "nodes_per_s": nodes / max(seconds, 1e-9),
                                      "allreduce_bytes": reduced["bytes"] / steps}
-            check_loss(row["loss"], epoch, first_loss)  # an all-reduced loss: every rank raises alike
-            first_loss = row["loss"] if first_loss is None else first_loss
+            if first_loss is None and totals[3] > 0:  # the ranks' first steps, averaged
+                first_loss = float(totals[2] / totals[3])
+            check_loss(row["loss"], epoch, first_loss)  # all-reduced losses: every rank raises alike
             stop = False
             if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
                 row.update(evaluate_distributed(model, shard, **eval_kw))
@@ -412,7 +417,7 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
                     ckpt = {"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "torch_rng": rngs, "history": history.epochs, "best_epoch": history.best_epoch,
                             "best_val": history.best_val, "best_state": best_state, "bad": bad,
-                            "epoch": epoch}
+                            "epoch": epoch, "first_loss": first_loss}
                     write_atomic(path, lambda f: torch.save(ckpt, f))
             if stop:
                 break

@@ -166,21 +166,21 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     torch.manual_seed(seed)
     path = None if checkpoint is None else Path(checkpoint)
     fingerprint = partition_fingerprint(partition)
-    history, best_state, bad, start = History(), None, 0, 0
+    history, best_state, bad, start, first_loss = History(), None, 0, 0, None
     if resume:
-        history, best_state, bad, start = _resume(path, config, fingerprint, model, optimizer, dev)
+        history, best_state, bad, start, first_loss = _resume(path, config, fingerprint, model, optimizer, dev)
 
     multilabel = graph.is_multilabel
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, features=eval_x,
                    partition=eval_partition, sparse_features=sparse_features, device=dev)
-    first_loss = history.epochs[0]["loss"] if history.epochs else None
     with EpochLog(range(start, epochs), "cluster-gcn", logger=log, enabled=progress) as bar:
         for epoch in bar:
             loader.epoch = epoch
-            row = _train_epoch(model, loader, optimizer, scaler, dev, multilabel, half, graph.num_classes)
-            row["epoch"] = epoch
+            row, first_step = _train_epoch(model, loader, optimizer, scaler, dev, multilabel, half,
+                                           graph.num_classes)
+            first_loss = first_step if first_loss is None else first_loss
             check_loss(row["loss"], epoch, first_loss)  # before the checkpoint: it keeps the last good epoch
-            first_loss = row["loss"] if first_loss is None else first_loss
+            row = {"epoch": epoch, **row}
             if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
                 row.update(evaluate(model, graph, **eval_kw))
                 val = row.get("val", row.get("train", -row["loss"]))
@@ -193,7 +193,8 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
             history.epochs.append(row)
             bar.update(epoch, row)
             if path is not None:
-                ckpt = {"config": config, "partition": fingerprint, "model": model.state_dict(),
+                ckpt = {"config": config, "partition": fingerprint, "first_loss": first_loss,
+                        "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
                         "history": history.epochs, "best_epoch": history.best_epoch,
                         "best_val": history.best_val, "best_state": best_state, "bad": bad, "epoch": epoch}
@@ -214,8 +215,9 @@ def partition_fingerprint(partition: Partition) -> str:
 
 
 def _resume(path: Path, config: dict[str, Any], fingerprint: str, model: nn.Module,
-            optimizer: torch.optim.Optimizer, dev: torch.device) -> tuple[History, Any, int, int]:
-    """Load ``path`` into ``model`` and ``optimizer``; return (history, best_state, bad, next epoch)."""
+            optimizer: torch.optim.Optimizer, dev: torch.device) -> tuple[History, Any, int, int, float | None]:
+    """Load ``path`` into ``model`` and ``optimizer``; return (history, best_state, bad, next epoch,
+    the run's first-step loss)."""
     state = load_checkpoint(path, kind="Cluster-GCN training", required=CHECKPOINT_KEYS, map_location=dev)
     if state["config"] != config:
         raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
@@ -228,16 +230,19 @@ def _resume(path: Path, config: dict[str, Any], fingerprint: str, model: nn.Modu
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"].cpu())
     history = History(state["history"], state["best_epoch"], state["best_val"])
-    return history, state["best_state"], state["bad"], state["epoch"] + 1
+    # Checkpoints written before the first step's loss was kept: the first epoch's mean stands in.
+    first = state.get("first_loss", history.epochs[0]["loss"] if history.epochs else None)
+    return history, state["best_state"], state["bad"], state["epoch"] + 1, first
 
 
 def _train_epoch(model: nn.Module, loader: ClusterLoader, optimizer: torch.optim.Optimizer, scaler: Any,
                  dev: torch.device, multilabel: bool, half: torch.dtype | None,
-                 num_classes: int) -> dict[str, float]:
-    """One pass over ``loader``'s batches; the row of timings and the mean training loss."""
+                 num_classes: int) -> tuple[dict[str, float], float | None]:
+    """One pass over ``loader``'s batches: the row (mean training loss, timings) and the loss of
+    the epoch's first step."""
     model.train()
     t0, c0 = time.perf_counter(), time.process_time()
-    batch_time, loss_sum, count = 0.0, 0.0, 0
+    batch_time, loss_sum, count, first = 0.0, 0.0, 0, None
     it = iter(loader)
     while True:
         tb = time.perf_counter()
@@ -254,10 +259,12 @@ def _train_epoch(model: nn.Module, loader: ClusterLoader, optimizer: torch.optim
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        loss_sum += loss.item() * n_train
+        value = loss.item()
+        first = value if first is None else first
+        loss_sum += value * n_train
         count += n_train
     return {"loss": loss_sum / max(count, 1), "time": time.perf_counter() - t0,
-            "cpu_time": time.process_time() - c0, "batch_time": batch_time}
+            "cpu_time": time.process_time() - c0, "batch_time": batch_time}, first
 
 
 def _batch_loss(model: nn.Module, batch: ClusterBatch, multilabel: bool,
