@@ -193,15 +193,21 @@ def test_shutdown_distributed_leaves_the_group_once(monkeypatch):
     shutdown_distributed()  # a second call (or one without a group) does nothing
 
 
-def test_la_run_prints_no_sparse_invariant_warning(tmp_path):
-    # torch warns once per process, so a fresh one: sparse bag-of-words features, full batch and clusters
+def test_training_prints_no_sparse_invariant_warning(tmp_path):
+    # torch warns once per process, so a fresh one: Cluster-GCN with loader workers (their CSR
+    # batches are rebuilt by torch), LA-GNN on sparse bag-of-words features, full batch and clusters
     script = (
-        "import warnings, numpy as np, scipy.sparse as sp, sys\n"
+        "import warnings, numpy as np, scipy.sparse as sp, sys, torch\n"
         "warnings.simplefilter('always')\n"
         "sys.path.insert(0, 'tests')\n"
         "from test_augment import sbm_graph\n"
+        "from test_cluster_gcn import _random_graph\n"
         "from graphopt import Partition\n"
         "from graphopt.augment import LAGCN, LAClassifier, NeighborCVAE\n"
+        "from graphopt.cluster_gcn import ClusterGCN, fit\n"
+        "c = _random_graph(n=60)\n"
+        "fit(ClusterGCN(8, 8, 3), c, Partition.random(c, 4, seed=0), clusters_per_batch=2, epochs=1,\n"
+        "    num_workers=1, progress=False)\n"
         "g = sbm_graph(n=60)\n"
         "g = g.replace(x=sp.csr_matrix(g.x))\n"
         "cvae = NeighborCVAE(epochs=1, hidden_size=8, latent_size=2, progress=False).fit(g)\n"
