@@ -236,7 +236,9 @@ class NeighborCVAE:
         step = 0
         pairs_total = sum(t[0].size for t in batches)
         first = None  # the loss of the run's first step, the reference for divergence
-        with EpochLog(range(c.epochs), "CVAE", logger=log, enabled=self.progress, keys=("loss",)) as bar:
+        desc = "CVAE" if reduce is None else "CVAE (all ranks)"
+        with EpochLog(range(c.epochs), desc, logger=log, enabled=self.progress and rank == 0,
+                      keys=("loss",)) as bar:
             for epoch in bar:
                 total = torch.zeros((), dtype=torch.float64, device=dev)
                 first_step = torch.zeros((), dtype=torch.float64, device=dev)

@@ -206,16 +206,16 @@ class LAClassifier:
         self.graph_, self.partition_, self.comm_ = graph, None, None
         return self
 
-    def _select(self, model: nn.Module, run_epoch, desc: str) -> Any:
+    def _select(self, model: nn.Module, run_epoch, desc: str, show: bool = True) -> Any:
         """The epoch loop of every fit: keep the model with the lowest validation loss and return what
         ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it).
         ``run_epoch`` returns (train CE, consistency, validation loss, validation accuracy, kept,
         the CE of the epoch's first step); in a data-parallel fit these are over all ranks, so every
         rank decides alike (early stopping, and :class:`~graphopt.TrainingDiverged` against the
-        run's first step)."""
+        run's first step). ``show=False`` (ranks but the first) shows no progress."""
         best, bad, best_state, kept, first = float("inf"), 0, None, None, None
         self.history_: list[dict[str, float]] = []
-        with EpochLog(range(self.epochs), desc, logger=log, enabled=self.progress,
+        with EpochLog(range(self.epochs), desc, logger=log, enabled=self.progress and show,
                       keys=("train_loss", "val_loss", "val_acc")) as bar:
             for epoch in bar:
                 ce, cons, val_loss, val_acc, val_generated, first_step = run_epoch()
@@ -333,8 +333,9 @@ class LAClassifier:
                 return (ce_sum / counts[0], cons_sum / counts[0], nll_sum / max(counts[1], 1),
                         correct / max(counts[1], 1), val_seed, first_sum / counts[2])
 
-            desc = "LA-GNN (clusters)" if comm is None else f"LA-GNN (rank {rank}/{comm.world})"
-            self.generated_seed_ = self._select(model, run_epoch, desc)
+            desc = "LA-GNN (clusters)" if comm is None else f"LA-GNN x{comm.world}"
+            # the numbers are over all ranks: the first one shows them
+            self.generated_seed_ = self._select(model, run_epoch, desc, show=rank == 0)
         return self
 
     def _predict_clustered(self, model: nn.Module, seed: int) -> torch.Tensor:
