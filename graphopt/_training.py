@@ -41,16 +41,18 @@ class TrainingDiverged(FloatingPointError, ValueError):
 
 
 def check_loss(loss: float, epoch: int, first_loss: float | None = None, *, what: str = "loss") -> None:
-    """Raise :class:`TrainingDiverged` if ``loss`` (the mean loss of ``epoch``) is NaN or infinite,
-    or more than ``DIVERGENCE_FACTOR`` times ``first_loss``: the loss of the run's first step, at
+    """Raise :class:`TrainingDiverged` if ``loss`` (the mean loss of ``epoch``, counted from 0) is NaN
+    or infinite, or more than ``DIVERGENCE_FACTOR`` times ``first_loss``: the loss of the run's first step, at
     the initial weights (a first epoch's mean can already have exploded)."""
     loss = float(loss)
     hint = "lower the learning rate, or check the features' scale and the labels"
+    # counted from 1 like the progress lines; the history's rows count from 0
+    where = f"{epoch + 1} (history row epoch={epoch})"
     if not math.isfinite(loss):
-        raise TrainingDiverged(f"training diverged in epoch {epoch}: the {what} is {loss}; {hint}")
+        raise TrainingDiverged(f"training diverged in epoch {where}: the {what} is {loss}; {hint}")
     # The floor keeps a run that starts near zero loss from being flagged for ordinary changes.
     if first_loss is not None and math.isfinite(first_loss) and loss > DIVERGENCE_FACTOR * max(first_loss, 1e-3):
-        raise TrainingDiverged(f"training diverged in epoch {epoch}: the {what} is {loss:.4g}, over "
+        raise TrainingDiverged(f"training diverged in epoch {where}: the {what} is {loss:.4g}, over "
                                f"{DIVERGENCE_FACTOR:.0e} times the first step's {first_loss:.4g}; {hint}")
 
 
