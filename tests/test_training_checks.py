@@ -217,3 +217,34 @@ def test_training_prints_no_sparse_invariant_warning(tmp_path):
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "Sparse invariant checks" not in run.stderr, run.stderr
+
+
+def test_fit_distributed_resume_refuses_a_missing_checkpoint_and_other_shards(g, tmp_path, monkeypatch):
+    import torch.distributed as dist
+
+    from graphopt.cluster_gcn.distributed import (fit_distributed, free_port, init_distributed,
+                                                  shutdown_distributed)
+    from graphopt.shards import load_shard, write_shards
+
+    for seed in (0, 1):  # two partitions of the same size
+        write_shards(Partition.random(g, 3, seed=seed), 1, tmp_path / f"shards{seed}")
+    for key, value in {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(free_port())}.items():
+        monkeypatch.setenv(key, value)
+    init_distributed("cpu", timeout=30)
+    try:
+        def run(seed, **kw):
+            torch.manual_seed(0)
+            return fit_distributed(ClusterGCN(8, 8, 3, 2), load_shard(tmp_path / f"shards{seed}", 0),
+                                   epochs=2, progress=False, **kw)
+
+        with pytest.raises(FileNotFoundError, match="typo.pt"):
+            run(0, checkpoint=tmp_path / "typo.pt", resume=True)
+        run(0, checkpoint=tmp_path / "c.pt")
+        with pytest.raises(ValueError, match="made on shards .*, these shards are "):
+            run(1, checkpoint=tmp_path / "c.pt", resume=True)
+        with pytest.raises(ValueError, match="8 features per node but ClusterGCN takes in_channels=4"):
+            fit_distributed(ClusterGCN(4, 8, 3, 2), load_shard(tmp_path / "shards0", 0), progress=False)
+    finally:
+        shutdown_distributed()
+    assert not dist.is_initialized()
