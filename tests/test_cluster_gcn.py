@@ -316,9 +316,11 @@ def test_bad_devices_and_amp_are_rejected_clearly():
     g = _random_graph()
     part = Partition.random(g, 3, seed=0)
     model = ClusterGCN(g.num_features, 8, 3, 2)
-    for bad in ("meta", "gpu", "cuda:99", 3.5):
+    for bad in ("meta", "gpu", "cuda:99"):
         with pytest.raises(ValueError, match="device"):
             fit(model, g, part, epochs=1, progress=False, device=bad)
+    with pytest.raises(TypeError, match="device"):  # not a name at all
+        fit(model, g, part, epochs=1, progress=False, device=3.5)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             predict(model, g, device="cuda")

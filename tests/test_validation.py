@@ -265,3 +265,21 @@ def as_graph_list_(obj):
     from graphopt.gossip.simulator import as_graph_list
 
     return as_graph_list(obj)
+
+
+def test_training_entry_points_accept_pyg_data():
+    """fit/predict/evaluate, NeighborCVAE and LAClassifier take a PyG ``Data`` where a Graph is expected."""
+    from graphopt.augment import LAGCN, LAClassifier, NeighborCVAE
+    from graphopt.cluster_gcn import ClusterGCN, evaluate, fit, predict
+    from graphopt.datasets import contextual_sbm
+
+    g = contextual_sbm(120, 2, 6.0, 8, seed=0)
+    data = g.to_pyg()
+    torch.manual_seed(0)
+    model = ClusterGCN(8, 16, 2, num_layers=2)
+    fit(model, data, Partition.metis(g, 4, seed=0), epochs=1, progress=False)
+    assert predict(model, data).shape == (120, 2)
+    assert set(evaluate(model, data)) >= {"train", "test"}
+    cvae = NeighborCVAE(epochs=1, hidden_size=16, latent_size=2, progress=False).fit(data)
+    clf = LAClassifier(LAGCN(8, 16, 2, num_generated=1), cvae, epochs=1, progress=False).fit(data)
+    assert clf.predict_proba(data).shape == (120, 2)

@@ -9,10 +9,12 @@
 All of them take ``device=`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"auto"``) and the estimators ``amp=``.
 """
 
-from ._features import resolve_device
+from .._device import resolve_device
+from .._training import TrainingDiverged
 from .cvae import FeatureSampler, NeighborCVAE, isolated_nodes
 from .models import GCNIILayer, LAGAT, LAGCN, LAGCNII, AveragedInput, LocalAugmentation
 from .train import LAClassifier, consistency_loss
 
 __all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes", "LAGCN", "LAGAT", "LAGCNII", "GCNIILayer",
-           "AveragedInput", "LocalAugmentation", "LAClassifier", "consistency_loss", "resolve_device"]
+           "AveragedInput", "LocalAugmentation", "LAClassifier", "consistency_loss", "resolve_device",
+           "TrainingDiverged"]

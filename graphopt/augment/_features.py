@@ -12,13 +12,14 @@ import torch
 from ..graph import Graph, _scipy_to_torch
 
 
-def require_features(graph: Any, who: str) -> None:
-    if not isinstance(graph, Graph):
-        raise TypeError(f"graph must be a graphopt.Graph, got {type(graph).__name__}")
+def require_features(graph: Any, who: str) -> Graph:
+    """``graph`` as a :class:`Graph` (PyG ``Data``, networkx and scipy accepted), checked to have features."""
+    graph = Graph.coerce(graph)
     if graph.x is None:
         raise ValueError(f"{who} needs node features, but graph.x is None")
     if graph.y is not None and graph.y.ndim == 2:
         raise ValueError(f"{who} trains single-label classifiers; graph.y is multi-hot {graph.y.shape}")
+    return graph
 
 
 def dense_rows(x: np.ndarray | sp.csr_matrix, rows: np.ndarray | None = None) -> torch.Tensor:
@@ -51,32 +52,6 @@ def row_normalize(x: torch.Tensor) -> torch.Tensor:
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 Amp = Literal["bf16", "fp16"] | None
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a ``torch.device``: ``None`` is the CPU, ``"auto"`` the first CUDA device when
-    there is one (the CPU otherwise); an accelerator that is not present is an error here, not a
-    failure deep inside the first step."""
-    if device is None:
-        return torch.device("cpu")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
-    if dev.type == "cpu":
-        return dev
-    backend = getattr(torch, dev.type, None)
-    if backend is None or not hasattr(backend, "is_available") or not backend.is_available():
-        raise ValueError(f"device={str(device)!r} was asked for, but this torch build or machine has no "
-                         f"{dev.type} device available; use device='cpu' or 'auto'")
-    count = backend.device_count() if hasattr(backend, "device_count") else 1
-    if dev.index is not None and dev.index >= count:
-        raise ValueError(f"device={str(device)!r} was asked for, but only {count} {dev.type} device(s) exist")
-    return dev
 
 
 def check_amp(amp: Any) -> None:

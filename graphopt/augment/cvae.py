@@ -22,8 +22,8 @@ follow the paper. Scoring runs every ``selection_every`` steps, not every step, 
 from __future__ import annotations
 
 import copy
+import logging
 import os
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,16 +32,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from .._device import resolve_device
 from .._io import write_atomic
 from .._ops import adam
+from .._training import EpochLog, check_loss, load_checkpoint
 from ..graph import Graph
 from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, dense_rows, generator, grad_scaler, require_features,
-                        resolve_device, row_normalize, to_device)
+                        row_normalize, to_device)
 
 __all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes"]
+
+log = logging.getLogger(__name__)
+CHECKPOINT_KEYS = ("config", "bce", "num_features", "state_dict")
 
 
 class _CVAENet(nn.Module):
@@ -146,7 +150,7 @@ class NeighborCVAE:
         between batches are not used. Without one, the features are read row by row on the CPU
         and moved to an accelerator whole (dense) once.
         """
-        self._prepare(graph)
+        graph = self._prepare(graph)
         if partition is not None and partition.graph.num_nodes != graph.num_nodes:
             raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
         batches = self._cluster_batches(graph, partition, parts_per_batch, self.config.seed)
@@ -174,7 +178,7 @@ class NeighborCVAE:
             raise ValueError("selection='bald' scores X̄ with a GCN on the whole graph: it is single-process only")
         comm.same(f"{asdict(c)} parts_per_batch={parts_per_batch} features={graph.num_features}",
                   "the CVAE's configuration or the number of features")
-        self._prepare(graph, comm)
+        graph = self._prepare(graph, comm)
         if partition.graph.num_nodes != graph.num_nodes:
             raise ValueError(f"partition covers {partition.graph.num_nodes} nodes, graph has {graph.num_nodes}")
         batches = self._cluster_batches(graph, partition, parts_per_batch, c.seed + comm.rank)
@@ -195,9 +199,9 @@ class NeighborCVAE:
                   for b in batches]
         return sum(-(-s // bs) for s in shares)
 
-    def _prepare(self, graph: Graph, comm: Comm | None = None) -> None:
-        """Validate ``graph`` and choose the loss from its feature range (over all ranks' features)."""
-        require_features(graph, "NeighborCVAE.fit")
+    def _prepare(self, graph: Any, comm: Comm | None = None) -> Graph:
+        """``graph`` as a validated :class:`Graph`; chooses the loss from its feature range (over all ranks' features)."""
+        graph = require_features(graph, "NeighborCVAE.fit")
         c = self.config
         x = graph.x
         values = x if isinstance(x, np.ndarray) else x.data
@@ -210,6 +214,7 @@ class NeighborCVAE:
             raise ValueError(f"loss='bce' needs features in [0, 1], got range [{xmin}, {xmax}]"
                              + (" on some rank" if comm is not None else ""))
         self.num_features_ = graph.num_features
+        return graph
 
     def _train(self, graph: Graph, batches: list, shuffle: bool, max_pairs: int | None, *, rank: int = 0,
                steps_per_epoch: int | None = None, wrap=None, reduce=None) -> None:
@@ -231,30 +236,43 @@ class NeighborCVAE:
         self.history_: list[dict[str, Any]] = []
         step = 0
         pairs_total = sum(t[0].size for t in batches)
-        for epoch in tqdm(range(c.epochs), desc="CVAE", disable=not self.progress or not sys.stderr.isatty()):
-            total = torch.zeros((), dtype=torch.float64, device=dev)
-            count = 0
-            for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, max_pairs,
-                                              steps_per_epoch):
-                net.train()
-                with autocast(self.amp, dev):
-                    loss = net(x_u, x_v, self.bce_, gen)
-                opt.zero_grad()
-                if scaler is None:
-                    loss.backward()
-                    opt.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                total += loss.detach().double() * x_u.size(0)
-                count += x_u.size(0)
-                step += 1
-                if selector is not None:
-                    selector.maybe_score(step)
-            if reduce is not None:
-                total, count = reduce(total), int(reduce(torch.tensor(float(count), device=dev)))
-            self.history_.append({"epoch": epoch, "loss": float(total) / max(count, 1), "pairs": count})
+        first = None  # the loss of the run's first step, the reference for divergence
+        desc = "CVAE" if reduce is None else "CVAE (all ranks)"
+        with EpochLog(range(c.epochs), desc, logger=log, enabled=self.progress and rank == 0,
+                      keys=("loss",)) as bar:
+            for epoch in bar:
+                total = torch.zeros((), dtype=torch.float64, device=dev)
+                first_step = torch.zeros((), dtype=torch.float64, device=dev)
+                count = 0
+                for x_u, x_v in self._epoch_pairs(graph.x, batches, shuffle, rng, pairs_total, max_pairs,
+                                                  steps_per_epoch):
+                    net.train()
+                    with autocast(self.amp, dev):
+                        loss = net(x_u, x_v, self.bce_, gen)
+                    opt.zero_grad()
+                    if scaler is None:
+                        loss.backward()
+                        opt.step()
+                    else:
+                        scaler.scale(loss).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                    if not count:
+                        first_step = loss.detach().double()
+                    total += loss.detach().double() * x_u.size(0)
+                    count += x_u.size(0)
+                    step += 1
+                    if selector is not None:
+                        selector.maybe_score(step)
+                ranks = 1
+                if reduce is not None:  # summed over ranks: every rank checks the same losses
+                    total, count = reduce(total), int(reduce(torch.tensor(float(count), device=dev)))
+                    first_step, ranks = reduce(first_step), int(reduce(torch.tensor(1.0, device=dev)))
+                row = {"epoch": epoch, "loss": float(total) / max(count, 1), "pairs": count}
+                first = float(first_step) / ranks if first is None else first
+                check_loss(row["loss"], epoch, first, what="CVAE loss")
+                self.history_.append(row)
+                bar.update(epoch, row)
         if selector is not None:
             selector.finish()
 
@@ -318,7 +336,7 @@ class NeighborCVAE:
     def sampler(self, graph: Graph, *, batch_size: int = 4096) -> FeatureSampler:
         """A :class:`FeatureSampler` for ``graph``: the decoder's condition term is computed once per node."""
         self._check_fitted()
-        require_features(graph, "NeighborCVAE.sampler")
+        graph = require_features(graph, "NeighborCVAE.sampler")
         if graph.num_features != self.num_features_:
             raise ValueError(f"graph has {graph.num_features} features, the CVAE was fitted on {self.num_features_}")
         return FeatureSampler(self, graph, batch_size)
@@ -342,9 +360,10 @@ class NeighborCVAE:
     @classmethod
     def load(cls, path: str | os.PathLike, progress: bool = True, *, device: str | torch.device | None = None,
              amp: Amp = None) -> NeighborCVAE:
-        """Read a generator written by :meth:`save` onto ``device`` (``weights_only=True``: no code is unpickled)."""
+        """Read a generator written by :meth:`save` onto ``device`` (``weights_only=True``: no code is
+        unpickled). A missing file is a ``FileNotFoundError``, any other file a ``ValueError``."""
         dev = resolve_device(device)
-        state = torch.load(path, map_location=dev, weights_only=True)
+        state = load_checkpoint(path, kind="NeighborCVAE", required=CHECKPOINT_KEYS, map_location=dev)
         self = cls(progress=progress, device=dev, amp=amp, **state["config"])
         self.bce_, self.num_features_ = bool(state["bce"]), int(state["num_features"])
         with torch.device("cpu"):

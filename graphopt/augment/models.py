@@ -26,8 +26,8 @@ from torch import nn
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from .._device import resolve_device
 from .._ops import InputDropout, dropout, sparse_propagation
-from ._features import resolve_device
 
 __all__ = ["LAGCN", "LAGAT", "LAGCNII", "GCNIILayer", "AveragedInput", "LocalAugmentation"]
 
@@ -82,6 +82,7 @@ class LAGCN(nn.Module):
                  num_generated: int = 1, dropout: float = 0.5, device: torch.device | str | None = None) -> None:
         super().__init__()
         self.num_generated = num_generated
+        self.in_channels, self.out_channels = in_channels, out_channels  # checked against the graph by fit
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
         self.branches = nn.ModuleList(_input_dropout(GCNConv(in_channels, width), dropout)
                                       for _ in range(num_generated + 1))
@@ -109,6 +110,7 @@ class LAGAT(nn.Module):
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.num_generated = num_generated
+        self.in_channels, self.out_channels = in_channels, out_channels  # checked against the graph by fit
         per_branch = _split(heads, num_generated + 1, "heads")
         self.branches = nn.ModuleList(
             _input_dropout(GATConv(in_channels, hidden_channels, heads=per_branch, dropout=dropout), dropout)
@@ -161,6 +163,7 @@ class LAGCNII(nn.Module):
                  dropout: float = 0.6, device: torch.device | str | None = None) -> None:
         super().__init__()
         self.num_generated = num_generated
+        self.in_channels, self.out_channels = in_channels, out_channels  # checked against the graph by fit
         width = _split(hidden_channels, num_generated + 1, "hidden_channels")
         self.branches = nn.ModuleList(_input_dropout(nn.Linear(in_channels, width), dropout)
                                       for _ in range(num_generated + 1))
@@ -201,6 +204,9 @@ class AveragedInput(nn.Module):
         super().__init__()
         self.model = model
         self.num_generated = num_generated
+        # the wrapped model's widths where it declares them (PyG's BasicGNN models do)
+        self.in_channels = getattr(model, "in_channels", None)
+        self.out_channels = getattr(model, "out_channels", None)
         _place(self, device)
 
     def forward(self, x: torch.Tensor, edge_index: Any, generated: Sequence[torch.Tensor] = ()) -> torch.Tensor:
@@ -299,6 +305,10 @@ class LocalAugmentation(nn.Module):
             setattr(parent, attr, self._layer)
         self.first_layer = name
         self.num_generated = num_generated
+        # widths checked against the graph by LAClassifier.fit: the model's own, else its first layer's input
+        first_in = layer.in_features if isinstance(layer, nn.Linear) else getattr(layer, "in_channels", None)
+        self.in_channels = getattr(model, "in_channels", first_in)
+        self.out_channels = getattr(model, "out_channels", None)
         _place(self, device)
 
     @staticmethod

@@ -14,22 +14,25 @@ batch with a fixed grouping, regenerating the kept validation ``X̄`` from its s
 from __future__ import annotations
 
 import copy
-import sys
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
+from .._device import resolve_device
+from .._training import EpochLog, check_logits, check_loss, check_model_fits
 from ..graph import Graph
 from ._dist import Comm, shard_parts
 from ._features import (Amp, autocast, check_amp, feature_tensor, generator, grad_scaler, require_features,
-                        resolve_device, to_device)
+                        to_device)
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
+
+log = logging.getLogger(__name__)
 
 
 class _Passes(nn.Module):
@@ -144,6 +147,8 @@ class LAClassifier:
         with autocast(self.amp, self.device):
             outs = [F.log_softmax(o.float(), dim=1)
                     for o in passes(x, ei, [draw() for _ in range(self.num_samples)])]
+        # a shape check (no device sync), for models that declare no out_channels
+        check_logits(outs[0].shape[1], self.num_classes_, False, type(self.model).__name__)
         ce = torch.stack([F.nll_loss(o[train], y[train]) for o in outs]).mean()
         cons = consistency_loss(outs, self.temperature) if self.consistency and len(outs) > 1 else ce.new_zeros(())
         loss = ce + self.consistency * cons
@@ -164,16 +169,19 @@ class LAClassifier:
             return F.log_softmax(model(x, ei, generated).float(), dim=1)
 
     def _labels(self, graph: Graph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Labels and masks on the device, once the model is known to fit the graph."""
         for name in ("y", "train_mask", "val_mask"):
             if getattr(graph, name) is None:
                 raise ValueError(f"LAClassifier.fit needs graph.{name} (validation loss selects the model)")
+        check_model_fits(self.model, graph.num_features, graph.num_classes)
+        self.num_classes_ = graph.num_classes
         return tuple(to_device(torch.from_numpy(a), self.device)
                      for a in (graph.y, graph.train_mask, graph.val_mask))
 
     # ------------------------------------------------------------------ fitting
     def fit(self, graph: Graph, partition: Any = None, parts_per_batch: int = 1) -> LAClassifier:
         """Train on ``graph`` full-batch, or over Cluster-GCN batches of ``partition``."""
-        require_features(graph, "LAClassifier.fit")
+        graph = require_features(graph, "LAClassifier.fit")
         y, train, val = self._labels(graph)
         if partition is not None:
             return self._fit_clustered(graph, partition, parts_per_batch, y, train, val)
@@ -192,30 +200,39 @@ class LAClassifier:
                 gen_val = draw()
                 logp = self._forward(model, x, ei, gen_val)
                 return (float(ce), float(cons), float(F.nll_loss(logp[val], y[val])),
-                        float((logp[val].argmax(1) == y[val]).float().mean()), gen_val)
+                        float((logp[val].argmax(1) == y[val]).float().mean()), gen_val, float(ce))
 
             self.generated_ = self._select(model, run_epoch, "LA-GNN")
         self.graph_, self.partition_, self.comm_ = graph, None, None
         return self
 
-    def _select(self, model: nn.Module, run_epoch, desc: str) -> Any:
+    def _select(self, model: nn.Module, run_epoch, desc: str, show: bool = True) -> Any:
         """The epoch loop of every fit: keep the model with the lowest validation loss and return what
         ``run_epoch`` kept for that validation pass (its X̄, or the seed that regenerates it).
-        ``run_epoch`` returns (train CE, consistency, validation loss, validation accuracy, kept);
-        in a data-parallel fit these are over all ranks, so every rank decides alike."""
-        best, bad, best_state, kept = float("inf"), 0, None, None
+        ``run_epoch`` returns (train CE, consistency, validation loss, validation accuracy, kept,
+        the CE of the epoch's first step); in a data-parallel fit these are over all ranks, so every
+        rank decides alike (early stopping, and :class:`~graphopt.TrainingDiverged` against the
+        run's first step). ``show=False`` (ranks but the first) shows no progress."""
+        best, bad, best_state, kept, first = float("inf"), 0, None, None, None
         self.history_: list[dict[str, float]] = []
-        for epoch in tqdm(range(self.epochs), desc=desc, disable=not self.progress or not sys.stderr.isatty()):
-            ce, cons, val_loss, val_acc, val_generated = run_epoch()
-            self.history_.append({"epoch": epoch, "train_loss": ce, "consistency": cons,
-                                  "val_loss": val_loss, "val_acc": val_acc})
-            if val_loss < best:
-                best, bad, best_state, kept = val_loss, 0, copy.deepcopy(model.state_dict()), val_generated
-                self.best_epoch_ = epoch
-            else:
-                bad += 1
-                if self.patience is not None and bad >= self.patience:
-                    break
+        with EpochLog(range(self.epochs), desc, logger=log, enabled=self.progress and show,
+                      keys=("train_loss", "val_loss", "val_acc")) as bar:
+            for epoch in bar:
+                ce, cons, val_loss, val_acc, val_generated, first_step = run_epoch()
+                first = first_step if first is None else first
+                check_loss(ce, epoch, first, what="training loss")
+                check_loss(val_loss, epoch, what="validation loss")
+                row = {"epoch": epoch, "train_loss": ce, "consistency": cons, "val_loss": val_loss,
+                       "val_acc": val_acc}
+                self.history_.append(row)
+                bar.update(epoch, row)
+                if val_loss < best:
+                    best, bad, best_state, kept = val_loss, 0, copy.deepcopy(model.state_dict()), val_generated
+                    self.best_epoch_ = epoch
+                else:
+                    bad += 1
+                    if self.patience is not None and bad >= self.patience:
+                        break
         model.load_state_dict(best_state)
         model.eval()
         self.model_, self.best_val_loss_ = model, best
@@ -249,7 +266,7 @@ class LAClassifier:
         :meth:`score` (called on every rank) is the accuracy over all ranks' nodes.
         """
         graph, partition = shard_parts(graph, partition)
-        require_features(graph, "LAClassifier.fit_distributed")
+        graph = require_features(graph, "LAClassifier.fit_distributed")
         comm = Comm(self.device, "LAClassifier.fit_distributed")
         weights = 0.0
         if self.generator is not None:
@@ -308,16 +325,17 @@ class LAClassifier:
                 logp = self._predict_clustered(model, val_seed)
                 nll = F.nll_loss(logp[val], y[val], reduction="sum")
                 stats = torch.stack([torch.stack(ces).sum(), torch.stack(conss).sum(), nll,
-                                     (logp[val].argmax(1) == y[val]).sum()]).double()
-                counts = [float(steps), float(val.sum())]
+                                     (logp[val].argmax(1) == y[val]).sum(), ces[0]]).double()
+                counts = [float(steps), float(val.sum()), 1.0]
                 if comm is not None:
                     stats, counts = comm.sum_tensor(stats), comm.sum(counts)
-                ce_sum, cons_sum, nll_sum, correct = stats.tolist()
+                ce_sum, cons_sum, nll_sum, correct, first_sum = stats.tolist()
                 return (ce_sum / counts[0], cons_sum / counts[0], nll_sum / max(counts[1], 1),
-                        correct / max(counts[1], 1), val_seed)
+                        correct / max(counts[1], 1), val_seed, first_sum / counts[2])
 
-            desc = "LA-GNN (clusters)" if comm is None else f"LA-GNN (rank {rank}/{comm.world})"
-            self.generated_seed_ = self._select(model, run_epoch, desc)
+            desc = "LA-GNN (clusters)" if comm is None else f"LA-GNN x{comm.world}"
+            # the numbers are over all ranks: the first one shows them
+            self.generated_seed_ = self._select(model, run_epoch, desc, show=rank == 0)
         return self
 
     def _predict_clustered(self, model: nn.Module, seed: int) -> torch.Tensor:
@@ -345,7 +363,7 @@ class LAClassifier:
         if graph is None and self.partition_ is not None:
             return self._predict_clustered(self.model_, self.generated_seed_).exp()
         g = self.graph_ if graph is None else graph
-        require_features(g, "LAClassifier.predict_proba")
+        g = require_features(g, "LAClassifier.predict_proba")
         x, ei = self._inputs(g)
         generated = (self.generated_ if graph is None else self._drawer(g, self._generator(seed))())
         return self._forward(self.model_, x, ei, generated).exp()

@@ -14,6 +14,7 @@ loop (:mod:`.train`) are separate, as in PyG. :mod:`.distributed` trains data-pa
 torch.distributed, each rank on its own shard (:mod:`graphopt.shards`); import it explicitly.
 """
 
+from .._training import TrainingDiverged
 from .loader import ClusterBatch, ClusterLoader
 from .model import ClusterGCN, ClusterGCNLayer, ConvStack, precalc_features, spectral_features
 from .train import (History, evaluate, fit, forward_batch, peak_memory_mb, predict, resolve_device,
@@ -22,4 +23,4 @@ from .train import (History, evaluate, fit, forward_batch, peak_memory_mb, predi
 __all__ = ["ClusterBatch", "ClusterLoader", "ClusterGCN",
            "ClusterGCNLayer", "ConvStack", "precalc_features", "spectral_features", "History",
            "evaluate", "fit", "forward_batch", "peak_memory_mb", "predict", "resolve_device",
-           "training_subgraph"]
+           "training_subgraph", "TrainingDiverged"]

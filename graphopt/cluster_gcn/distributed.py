@@ -22,9 +22,9 @@ import copy
 import datetime
 import hashlib
 import json
+import logging
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -34,16 +34,19 @@ import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from .._device import resolve_device
 from .._io import check_parent, write_atomic
+from .._training import EpochLog, check_loss, check_model_fits, load_checkpoint
 from ..graph import Normalization
 from ..shards import Shard
 from .loader import ClusterLoader, torch_csr
 from .model import ClusterGCN
-from .train import History, _loss, _rows, peak_memory_mb, resolve_device
+from .train import CHECKPOINT_KEYS, History, _loss, _rows, peak_memory_mb
 
-__all__ = ["init_distributed", "check_same", "HaloExchange", "predict_distributed",
+log = logging.getLogger(__name__)
+
+__all__ = ["init_distributed", "shutdown_distributed", "check_same", "HaloExchange", "predict_distributed",
            "evaluate_distributed", "fit_distributed", "run_local", "launch_local", "free_port",
            "rank_seed"]
 
@@ -71,6 +74,18 @@ def init_distributed(device: Any = "cpu", timeout: float = 300.0) -> torch.devic
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo",
                                 timeout=datetime.timedelta(seconds=timeout))
     return dev
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group :func:`init_distributed` joined (nothing if none is initialized).
+
+    A barrier first: rank 0 hosts the rendezvous store, and a peer still using it aborts if
+    rank 0 tears it down first."""
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def check_same(obj: Any, what: str) -> None:
@@ -260,6 +275,10 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     shard identity are compared across ranks first. History rows carry, besides
     :func:`~graphopt.cluster_gcn.fit`'s, this rank's ``nodes_per_s`` and the ``allreduce_bytes``
     per step; ``History.final`` holds the metrics of the best weights, identical on all ranks.
+    As in :func:`~graphopt.cluster_gcn.fit`: ``resume=True`` with a missing checkpoint is a
+    ``FileNotFoundError``, a checkpoint of other shards a ``ValueError`` naming both, a diverging
+    loss a :class:`~graphopt.TrainingDiverged` (on every rank: the loss is all-reduced); rank 0
+    shows the progress.
     """
     if not dist.is_available() or not dist.is_initialized():
         raise ValueError("torch.distributed is not initialized: call init_distributed() first")
@@ -288,6 +307,8 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
         raise ValueError("resume=True needs a checkpoint path")
     if checkpoint is not None:  # a typo fails now, not after the first epoch
         check_parent(checkpoint, "checkpoint")
+    check_model_fits(model, manifest["num_features"], manifest["num_classes"],
+                     multilabel=bool(manifest["multilabel"]))
     dev = resolve_device(device, model)
     config = {"clusters_per_batch": int(q), "lr": float(lr), "weight_decay": float(weight_decay),
               "normalization": normalization, "diag_lambda": float(diag_lambda), "seed": int(seed),
@@ -295,8 +316,12 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
               "model": [[k, list(v.shape)] for k, v in model.state_dict().items()]}
     # A resumed run may train for more epochs; ranks of one run must agree on everything.
     check_same({**config, "epochs": int(epochs), "eval_every": eval_every, "patience": patience,
-                "checkpoint": None if checkpoint is None else str(checkpoint), "resume": bool(resume)},
+                "checkpoint": None if checkpoint is None else str(checkpoint), "resume": bool(resume),
+                "checkpoint_exists": resume and Path(checkpoint).exists()},
                "the training configuration")
+    if resume and not Path(checkpoint).exists():  # on every rank alike (compared just above)
+        raise FileNotFoundError(f"resume=True but checkpoint {checkpoint} does not exist: check the path, "
+                                "or drop resume to start a new run")
     train_total = torch.tensor([int(shard.graph.train_mask.sum()) if shard.graph.train_mask is not None
                                 else 0], device=_comm_device(dev))
     dist.all_reduce(train_total)
@@ -316,10 +341,14 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     multilabel = bool(manifest["multilabel"])
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, device=dev)
 
-    history, best_state, bad, start = History(), None, 0, 0
+    history, best_state, bad, start, first_loss = History(), None, 0, 0, None
     path = None if checkpoint is None else Path(checkpoint)
-    if resume and path is not None and path.exists():
-        state = torch.load(path, weights_only=True, map_location=dev)
+    if resume and path is not None:
+        state = load_checkpoint(path, kind="Cluster-GCN training", required=CHECKPOINT_KEYS, map_location=dev)
+        made_with, now = state["config"].get("shards"), config["shards"]
+        if made_with != now:
+            raise ValueError(f"checkpoint {path} was made on shards {made_with} (graph:partition:ranks hashes), "
+                             f"these shards are {now}: resume on the shards the run started with")
         if state["config"] != config:
             raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
         model.load_state_dict(state["model"])
@@ -327,65 +356,73 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
         torch.set_rng_state(state["torch_rng"][rank].cpu())
         history = History(state["history"], state["best_epoch"], state["best_val"])
         best_state, bad, start = state["best_state"], state["bad"], state["epoch"] + 1
+        first_loss = state.get("first_loss", history.epochs[0]["loss"] if history.epochs else None)
 
-    bar = tqdm(range(start, epochs), desc=f"cluster-gcn x{world}",
-               disable=not progress or rank != 0 or not sys.stderr.isatty())
-    for epoch in bar:
-        ddp.train()
-        t0, c0 = time.perf_counter(), time.process_time()
-        reduced["bytes"] = 0
-        loss_sum, count, nodes = 0.0, 0, 0
-        for parts in _deal(p_local, q, steps, np.random.default_rng([seed, rank, epoch])):
-            batch = loader.batch(parts)
-            n_train = int(batch.train_mask.sum())
-            nodes += batch.num_nodes
-            batch = batch.to(dev, non_blocking=True)
-            optimizer.zero_grad()
-            out = ddp(batch.x, batch.adj)
-            if n_train:
-                loss = _loss(out[batch.train_mask], batch.y[batch.train_mask], multilabel)
-            else:
-                # Still joins the gradient all-reduce (with zeros), so no peer waits for it.
-                loss = out.sum() * 0.0
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * n_train
-            count += n_train
-        seconds = time.perf_counter() - t0
-        totals = torch.tensor([loss_sum, count], dtype=torch.float64, device=_comm_device(dev))
-        dist.all_reduce(totals)
-        row: dict[str, float] = {"epoch": epoch, "loss": float(totals[0] / max(float(totals[1]), 1.0)),
-                                 "time": seconds, "cpu_time": time.process_time() - c0,
-                                 "nodes_per_s": nodes / max(seconds, 1e-9),
-                                 "allreduce_bytes": reduced["bytes"] / steps}
-        stop = False
-        if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
-            row.update(evaluate_distributed(model, shard, **eval_kw))
-            val = row.get("val", row.get("train", -row["loss"]))
-            flags = torch.tensor([val > history.best_val, 0], dtype=torch.int64, device=_comm_device(dev))
-            if rank == 0:
-                flags[1] = int(not flags[0] and patience is not None and bad + 1 >= patience)
-            dist.broadcast(flags, 0)  # rank 0 decides; the others follow its decision
-            if flags[0]:
-                history.best_val, history.best_epoch, bad = val, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-            stop = bool(flags[1])
-        row["peak_mb"] = peak_memory_mb()
-        history.epochs.append(row)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("loss", "val")})
-        if path is not None:
-            rngs: list[Any] = [None] * world
-            dist.all_gather_object(rngs, torch.get_rng_state())
-            if rank == 0:
-                ckpt = {"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "torch_rng": rngs, "history": history.epochs, "best_epoch": history.best_epoch,
-                        "best_val": history.best_val, "best_state": best_state, "bad": bad,
-                        "epoch": epoch}
-                write_atomic(path, lambda f: torch.save(ckpt, f))
-        if stop:
-            break
+    with EpochLog(range(start, epochs), f"cluster-gcn x{world}", logger=log,
+                  enabled=progress and rank == 0) as bar:
+        for epoch in bar:
+            ddp.train()
+            t0, c0 = time.perf_counter(), time.process_time()
+            reduced["bytes"] = 0
+            loss_sum, count, nodes, first_step = 0.0, 0, 0, None
+            for parts in _deal(p_local, q, steps, np.random.default_rng([seed, rank, epoch])):
+                batch = loader.batch(parts)
+                n_train = int(batch.train_mask.sum())
+                nodes += batch.num_nodes
+                batch = batch.to(dev, non_blocking=True)
+                optimizer.zero_grad()
+                out = ddp(batch.x, batch.adj)
+                if n_train:
+                    loss = _loss(out[batch.train_mask], batch.y[batch.train_mask], multilabel)
+                else:
+                    # Still joins the gradient all-reduce (with zeros), so no peer waits for it.
+                    loss = out.sum() * 0.0
+                loss.backward()
+                optimizer.step()
+                value = loss.item()
+                if first_step is None and n_train:
+                    first_step = value
+                loss_sum += value * n_train
+                count += n_train
+            seconds = time.perf_counter() - t0
+            totals = torch.tensor([loss_sum, count, first_step or 0.0, first_step is not None],
+                                  dtype=torch.float64, device=_comm_device(dev))
+            dist.all_reduce(totals)
+            row: dict[str, float] = {"epoch": epoch, "loss": float(totals[0] / max(float(totals[1]), 1.0)),
+                                     "time": seconds, "cpu_time": time.process_time() - c0,
+                                     "nodes_per_s": nodes / max(seconds, 1e-9),
+                                     "allreduce_bytes": reduced["bytes"] / steps}
+            if first_loss is None and totals[3] > 0:  # the ranks' first steps, averaged
+                first_loss = float(totals[2] / totals[3])
+            check_loss(row["loss"], epoch, first_loss)  # all-reduced losses: every rank raises alike
+            stop = False
+            if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
+                row.update(evaluate_distributed(model, shard, **eval_kw))
+                val = row.get("val", row.get("train", -row["loss"]))
+                flags = torch.tensor([val > history.best_val, 0], dtype=torch.int64, device=_comm_device(dev))
+                if rank == 0:
+                    flags[1] = int(not flags[0] and patience is not None and bad + 1 >= patience)
+                dist.broadcast(flags, 0)  # rank 0 decides; the others follow its decision
+                if flags[0]:
+                    history.best_val, history.best_epoch, bad = val, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad += 1
+                stop = bool(flags[1])
+            row["peak_mb"] = peak_memory_mb()
+            history.epochs.append(row)
+            bar.update(epoch, row)
+            if path is not None:
+                rngs: list[Any] = [None] * world
+                dist.all_gather_object(rngs, torch.get_rng_state())
+                if rank == 0:
+                    ckpt = {"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "torch_rng": rngs, "history": history.epochs, "best_epoch": history.best_epoch,
+                            "best_val": history.best_val, "best_state": best_state, "bad": bad,
+                            "epoch": epoch, "first_loss": first_loss}
+                    write_atomic(path, lambda f: torch.save(ckpt, f))
+            if stop:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     for t in model.state_dict().values():  # rank 0's weights are the result everywhere
@@ -412,10 +449,10 @@ def _local_entry(rank: int, fn: Callable[..., Any], nproc: int, port: int, timeo
     init_distributed("cpu", timeout=timeout)
     try:
         fn(*args)
-        # Rank 0 hosts the rendezvous store: tearing it down while a peer still uses it aborts that peer.
-        dist.barrier()
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        dist.destroy_process_group()  # no barrier: the peers may never reach it
+        raise
+    shutdown_distributed()
 
 
 def run_local(fn: Callable[..., Any], nproc: int, args: tuple = (), *, timeout: float = 120.0) -> None:

@@ -188,6 +188,12 @@ class ConvStack(nn.Module):
         self.convs = nn.ModuleList(convs)
         self.dropout = nn.Dropout(dropout)
         self.activation = activation
+        # Declared widths, checked against the graph by fit (None where a conv does not say, e.g. lazy -1).
+        first, last = self.convs[0], self.convs[-1]
+        self.in_channels = getattr(first, "in_channels", None)
+        out = getattr(last, "out_channels", None)
+        heads = getattr(last, "heads", 1)
+        self.out_channels = out * heads if isinstance(out, int) and getattr(last, "concat", False) else out
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         h = x

@@ -11,9 +11,10 @@ whole graph's activations of all layers are never held at once.
 from __future__ import annotations
 
 import copy
+import hashlib
+import logging
 import os
 import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
+from .._device import resolve_device
 from .._io import check_parent, write_atomic
 from .._ops import adam
+from .._training import EpochLog, check_logits, check_loss, check_model_fits, load_checkpoint
 from ..graph import Graph, Normalization, normalize_csr
 from ..partition import Partition
 from .loader import ClusterBatch, ClusterLoader, check_graph, torch_csr
@@ -36,6 +38,9 @@ __all__ = ["History", "fit", "forward_batch", "predict", "evaluate", "training_s
            "resolve_device"]
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+CHECKPOINT_KEYS = ("config", "model", "optimizer", "torch_rng", "history", "best_epoch", "best_val",
+                   "best_state", "bad", "epoch")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,38 +54,21 @@ class History:
     best_val: float = -np.inf
     final: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        # A summary: the rows are in .epochs (printing them all would be thousands of numbers).
+        last = self.epochs[-1] if self.epochs else {}
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in last.items() if k in ("loss", "train", "val", "test"))
+        parts = [f"epochs={len(self.epochs)}"] + ([f"last: {shown}"] if shown else [])
+        if self.best_epoch >= 0:
+            parts.append(f"best_epoch={self.best_epoch}, best_val={self.best_val:.4f}")
+        if self.final:
+            parts.append("final: " + ", ".join(f"{k}={v:.4f}" for k, v in self.final.items()))
+        return f"History({'; '.join(parts)})"
+
 
 def peak_memory_mb() -> float:
     """High-water mark of this process's resident memory, in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def resolve_device(device: Any = None, model: nn.Module | None = None) -> torch.device:
-    """The torch device named by ``device``: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``,
-    ``"cuda"``, ``"cuda:N"`` or a :class:`torch.device`; ``None`` keeps ``model``'s own device.
-
-    Anything else (``"meta"``, a CUDA device this machine does not have) is a ``ValueError``, so
-    a run never starts on a device it cannot finish on.
-    """
-    if device is None:
-        p = None if model is None else next(model.parameters(), None)
-        return torch.device("cpu") if p is None else p.device
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was requested but CUDA is not available "
-                             "(torch.cuda.is_available() is False); use 'cpu' or 'auto'")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} does not exist: this machine has "
-                             f"{torch.cuda.device_count()} CUDA device(s)")
-    return dev
 
 
 def amp_dtype(amp: str | None, device: torch.device, model: nn.Module) -> torch.dtype | None:
@@ -119,21 +107,34 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     the best validation metric are restored at the end, and ``patience`` evaluations without
     improvement stop training. ``eval_every=None`` trains without any evaluation (for graphs
     evaluated separately, e.g. with a partition in :func:`predict`). ``checkpoint`` is rewritten
-    atomically after each epoch; ``resume=True`` continues from it (same hyperparameters
-    required). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
+    atomically after each epoch; ``resume=True`` continues from it (same hyperparameters and
+    the same partition required; a missing checkpoint is a ``FileNotFoundError``, never a silent
+    fresh start). ``sparse_features`` passes a sparse ``x`` to a PyG model as a sparse tensor
     instead of densifying each batch. ``device`` (see :func:`resolve_device`; default: the
     model's) is where the model trains and batches go (pinned, non-blocking copies on CUDA);
-    ``amp`` (``"bf16"``/``"fp16"``) runs forward and loss under autocast, fp16 with a gradient scaler. A :class:`ClusterGCN` always gets sparse batches.
+    ``amp`` (``"bf16"``/``"fp16"``) runs forward and loss under autocast, fp16 with a gradient
+    scaler. A :class:`ClusterGCN` always gets sparse batches.
+
+    A model that declares ``in_channels``/``out_channels`` (graphopt's, PyG's ``BasicGNN``) must
+    match the graph's features and classes (``ValueError`` before training). An epoch whose loss
+    is not finite, or over a million times the first epoch's, raises :class:`TrainingDiverged`
+    naming it; the checkpoint then still holds the last good epoch. ``progress``: a bar on a
+    terminal, else one ``logging`` INFO line per epoch (logger ``graphopt.cluster_gcn.train``)
+    and the total time.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    check_graph(graph)
+    graph = check_graph(graph)
     _check_labels(graph)
+    check_model_fits(model, graph.num_features, graph.num_classes, multilabel=graph.is_multilabel)
     if not isinstance(partition, Partition):
         raise TypeError(f"partition must be a graphopt.Partition, got {type(partition).__name__}")
     train_graph = partition.graph
-    if train_graph is not graph and (train_graph.node_map is None
-                                     or train_graph.num_nodes > graph.num_nodes):
+    # a graph converted from PyG/networkx is a new object: equal structure counts as the same graph
+    same = train_graph is graph or (train_graph.num_nodes == graph.num_nodes
+                                    and np.array_equal(train_graph.indptr, graph.indptr)
+                                    and np.array_equal(train_graph.indices, graph.indices))
+    if not same and (train_graph.node_map is None or train_graph.num_nodes > graph.num_nodes):
         raise ValueError("partition must be of graph itself or of a subgraph of it "
                          "(see training_subgraph) for inductive training")
     for name, v in (("epochs", epochs), ("eval_every", 1 if eval_every is None else eval_every)):
@@ -143,6 +144,9 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
         raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    if resume and not Path(checkpoint).exists():
+        raise FileNotFoundError(f"resume=True but checkpoint {checkpoint} does not exist: check the path, "
+                                "or drop resume to start a new run")
     if checkpoint is not None:  # a typo fails now, not after the first epoch
         check_parent(checkpoint, "checkpoint")
     dev = resolve_device(device, model)
@@ -165,67 +169,43 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
               "num_parts": int(partition.num_parts), "num_nodes": int(graph.num_nodes)}
 
     torch.manual_seed(seed)
-    history, best_state, bad, start = History(), None, 0, 0
     path = None if checkpoint is None else Path(checkpoint)
-    if resume and path is not None and path.exists():
-        state = torch.load(path, weights_only=True, map_location=dev)
-        if state["config"] != config:
-            raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        history = History(state["history"], state["best_epoch"], state["best_val"])
-        best_state, bad, start = state["best_state"], state["bad"], state["epoch"] + 1
+    fingerprint = partition_fingerprint(partition)
+    history, best_state, bad, start, first_loss = History(), None, 0, 0, None
+    if resume:
+        history, best_state, bad, start, first_loss = _resume(path, config, fingerprint, model, optimizer, dev)
 
     multilabel = graph.is_multilabel
     eval_kw = dict(normalization=normalization, diag_lambda=diag_lambda, features=eval_x,
                    partition=eval_partition, sparse_features=sparse_features, device=dev)
-    bar = tqdm(range(start, epochs), desc="cluster-gcn", disable=not progress or not sys.stderr.isatty())
-    for epoch in bar:
-        loader.epoch = epoch
-        model.train()
-        t0, c0 = time.perf_counter(), time.process_time()
-        batch_time, loss_sum, count = 0.0, 0.0, 0
-        it = iter(loader)
-        while True:
-            tb = time.perf_counter()
-            batch = next(it, None)
-            batch_time += time.perf_counter() - tb
-            if batch is None:
+    with EpochLog(range(start, epochs), "cluster-gcn", logger=log, enabled=progress) as bar:
+        for epoch in bar:
+            loader.epoch = epoch
+            row, first_step = _train_epoch(model, loader, optimizer, scaler, dev, multilabel, half,
+                                           graph.num_classes)
+            first_loss = first_step if first_loss is None else first_loss
+            check_loss(row["loss"], epoch, first_loss)  # before the checkpoint: it keeps the last good epoch
+            row = {"epoch": epoch, **row}
+            if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
+                row.update(evaluate(model, graph, **eval_kw))
+                val = row.get("val", row.get("train", -row["loss"]))
+                if val > history.best_val:
+                    history.best_val, history.best_epoch, bad = val, epoch, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad += 1
+            row["peak_mb"] = peak_memory_mb()
+            history.epochs.append(row)
+            bar.update(epoch, row)
+            if path is not None:
+                ckpt = {"config": config, "partition": fingerprint, "first_loss": first_loss,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "history": history.epochs, "best_epoch": history.best_epoch,
+                        "best_val": history.best_val, "best_state": best_state, "bad": bad, "epoch": epoch}
+                write_atomic(path, lambda f: torch.save(ckpt, f))
+            if patience is not None and bad >= patience:
                 break
-            n_train = int(batch.train_mask.sum())
-            if n_train == 0:
-                continue
-            batch = batch.to(dev, non_blocking=True)
-            optimizer.zero_grad()
-            loss = _batch_loss(model, batch, multilabel, half)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.item() * n_train
-            count += n_train
-        row: dict[str, float] = {"epoch": epoch, "loss": loss_sum / max(count, 1),
-                                 "time": time.perf_counter() - t0,
-                                 "cpu_time": time.process_time() - c0, "batch_time": batch_time}
-        if eval_every is not None and ((epoch + 1) % eval_every == 0 or epoch == epochs - 1):
-            row.update(evaluate(model, graph, **eval_kw))
-            val = row.get("val", row.get("train", -row["loss"]))
-            if val > history.best_val:
-                history.best_val, history.best_epoch, bad = val, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-        row["peak_mb"] = peak_memory_mb()
-        history.epochs.append(row)
-        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("loss", "val")})
-        if path is not None:
-            ckpt = {"config": config, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                    "history": history.epochs, "best_epoch": history.best_epoch,
-                    "best_val": history.best_val, "best_state": best_state, "bad": bad, "epoch": epoch}
-            write_atomic(path, lambda f: torch.save(ckpt, f))
-        if patience is not None and bad >= patience:
-            break
     if best_state is not None:
         model.load_state_dict(best_state)
     if eval_every is not None:
@@ -233,12 +213,77 @@ def fit(model: nn.Module, graph: Graph, partition: Partition, *, clusters_per_ba
     return history
 
 
+def partition_fingerprint(partition: Partition) -> str:
+    """A short hash of ``partition``'s assignment: two partitions of the same size differ in it."""
+    a = np.ascontiguousarray(partition.assignment, dtype=np.int64)
+    return hashlib.sha256(a.tobytes() + str(partition.num_parts).encode()).hexdigest()[:16]
+
+
+def _resume(path: Path, config: dict[str, Any], fingerprint: str, model: nn.Module,
+            optimizer: torch.optim.Optimizer, dev: torch.device) -> tuple[History, Any, int, int, float | None]:
+    """Load ``path`` into ``model`` and ``optimizer``; return (history, best_state, bad, next epoch,
+    the run's first-step loss)."""
+    state = load_checkpoint(path, kind="Cluster-GCN training", required=CHECKPOINT_KEYS, map_location=dev)
+    if state["config"] != config:
+        raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
+    made_with = state.get("partition")  # absent in checkpoints written before it was recorded
+    if made_with is not None and made_with != fingerprint:
+        raise ValueError(f"checkpoint {path} was made with partition {made_with}, this run's partition is "
+                         f"{fingerprint} (same size, other assignment): resume with the partition the run "
+                         "started with (same method and seed), or start a new checkpoint")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    history = History(state["history"], state["best_epoch"], state["best_val"])
+    # Checkpoints written before the first step's loss was kept: the first epoch's mean stands in.
+    first = state.get("first_loss", history.epochs[0]["loss"] if history.epochs else None)
+    return history, state["best_state"], state["bad"], state["epoch"] + 1, first
+
+
+def _train_epoch(model: nn.Module, loader: ClusterLoader, optimizer: torch.optim.Optimizer, scaler: Any,
+                 dev: torch.device, multilabel: bool, half: torch.dtype | None,
+                 num_classes: int) -> tuple[dict[str, float], float | None]:
+    """One pass over ``loader``'s batches: the row (mean training loss, timings) and the loss of
+    the epoch's first step."""
+    model.train()
+    t0, c0 = time.perf_counter(), time.process_time()
+    batch_time, loss_sum, count, first = 0.0, 0.0, 0, None
+    it = iter(loader)
+    while True:
+        tb = time.perf_counter()
+        # Batches from loader workers arrive as CSR tensors that torch rebuilds without saying whether
+        # to check them, and then warns ("Sparse invariant checks are implicitly disabled"). They
+        # were built from valid CSR arrays: opt out explicitly, for this call only.
+        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+            batch = next(it, None)
+        batch_time += time.perf_counter() - tb
+        if batch is None:
+            break
+        n_train = int(batch.train_mask.sum())
+        if n_train == 0:
+            continue
+        batch = batch.to(dev, non_blocking=True)
+        optimizer.zero_grad()
+        loss = _batch_loss(model, batch, multilabel, half, num_classes)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        value = loss.item()
+        first = value if first is None else first
+        loss_sum += value * n_train
+        count += n_train
+    return {"loss": loss_sum / max(count, 1), "time": time.perf_counter() - t0,
+            "cpu_time": time.process_time() - c0, "batch_time": batch_time}, first
+
+
 def _batch_loss(model: nn.Module, batch: ClusterBatch, multilabel: bool,
-                half: torch.dtype | None) -> Tensor:
+                half: torch.dtype | None, num_classes: int) -> Tensor:
     """Training loss on ``batch``'s training nodes; the forward runs under autocast when ``half``."""
     mask = batch.train_mask
     with torch.autocast(batch.x.device.type, dtype=half or torch.float32, enabled=half is not None):
         out = forward_batch(model, batch)[mask]
+    # A shape check, no device sync: also covers models that declare no out_channels.
+    check_logits(out.shape[1], num_classes, multilabel, type(model).__name__)
     return _loss(out.float(), batch.y[mask], multilabel)
 
 
@@ -266,7 +311,7 @@ def predict(model: nn.Module, graph: Graph, *, normalization: Normalization = "r
     (precalculated ``[AX ‖ X]`` for a ``precalc`` model). The model runs on ``device`` (default:
     its own; see :func:`resolve_device`), and so are the returned logits.
     """
-    check_graph(graph, require_labels=False)
+    graph = check_graph(graph, require_labels=False)
     dev = resolve_device(device, model)
     model.to(dev)
     model.eval()
@@ -337,6 +382,7 @@ def _rows(h: Any, r0: int, r1: int) -> Tensor:
 
 def evaluate(model: nn.Module, graph: Graph, **predict_kw: Any) -> dict[str, float]:
     """Accuracy (multi-class) or micro-F1 (multi-label) on each of the train/val/test masks present."""
+    graph = Graph.coerce(graph)
     logits = predict(model, graph, **predict_kw)
     y = torch.from_numpy(np.asarray(graph.y)).to(logits.device)
     out = {}
