@@ -204,6 +204,8 @@ def test_training_prints_no_sparse_invariant_warning(tmp_path):
         "from graphopt.augment import LAGCN, LAClassifier, NeighborCVAE\n"
         "from graphopt.cluster_gcn import ClusterGCN, fit\n"
         "c = _random_graph(n=60)\n"
+        "from graphopt.cluster_gcn import ClusterLoader\n"
+        "assert len(list(ClusterLoader(Partition.random(c, 4, seed=1), 2, num_workers=1))) == 2\n"
         "fit(ClusterGCN(8, 8, 3), c, Partition.random(c, 4, seed=0), clusters_per_batch=2, epochs=1,\n"
         "    num_workers=1, progress=False)\n"
         "g = sbm_graph(n=60)\n"

@@ -127,6 +127,19 @@ class ClusterBatch:
                      y=None if self.y is None else self.y.numpy(), **masks)
 
 
+def _unchecked(loader: Any) -> Iterator[ClusterBatch]:
+    """Batches from worker processes: torch rebuilds their CSR tensors without saying whether to check
+    them, and then warns ("Sparse invariant checks are implicitly disabled"). They were built from
+    valid CSR arrays, so opt out explicitly, around each transfer only."""
+    it = iter(loader)
+    while True:
+        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+            batch = next(it, None)
+        if batch is None:
+            return
+        yield batch
+
+
 class ClusterLoader:
     """Iterate Cluster-GCN batches of ``clusters_per_batch`` parts of ``partition`` (Algorithm 1).
 
@@ -210,9 +223,9 @@ class ClusterLoader:
         self.epoch += 1
         if self.num_workers == 0:
             return map(self.batch, groups)
-        return iter(torch.utils.data.DataLoader(groups, batch_size=None, shuffle=False,
-                                                num_workers=self.num_workers, collate_fn=self.batch,
-                                                persistent_workers=False))
+        return _unchecked(torch.utils.data.DataLoader(groups, batch_size=None, shuffle=False,
+                                                      num_workers=self.num_workers, collate_fn=self.batch,
+                                                      persistent_workers=False))
 
     def batch(self, parts: Any) -> ClusterBatch:
         """Build the batch induced by ``parts`` (any order; nodes come part by part, ascending)."""

@@ -251,11 +251,7 @@ def _train_epoch(model: nn.Module, loader: ClusterLoader, optimizer: torch.optim
     it = iter(loader)
     while True:
         tb = time.perf_counter()
-        # Batches from loader workers arrive as CSR tensors that torch rebuilds without saying whether
-        # to check them, and then warns ("Sparse invariant checks are implicitly disabled"). They
-        # were built from valid CSR arrays: opt out explicitly, for this call only.
-        with torch.sparse.check_sparse_tensor_invariants(enable=False):
-            batch = next(it, None)
+        batch = next(it, None)
         batch_time += time.perf_counter() - tb
         if batch is None:
             break
