@@ -21,6 +21,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -117,7 +118,8 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
               check_samples: int | None = None, max_rounds: int = 5, violation_tol: float = 0.01,
               max_add: int | None = None, tol: float = 1e-7, max_iter: int = 5000,
               time_limit: float | None = None, seed: int = 0, device=None,
-              dtype: torch.dtype = torch.float64, progress: bool = True) -> SCPSolution:
+              dtype: torch.dtype = torch.float64, progress: bool = True,
+              callback: Callable[[dict], None] | None = None) -> SCPSolution:
     """Train a two-layer ReLU network through sampled convex programs.
 
     ``X`` (n, d), ``Y`` (n,) or (n, C) (labels in {-1, +1} for 'logistic'; real for 'squared').
@@ -126,7 +128,8 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
     constraint ``‖λᵀ(Xu)₊‖ ≤ β`` is violated (at most ``max_add``, most violated first) and
     re-solves from the previous coefficients. It stops when the violated fraction is at most
     ``violation_tol`` or after ``max_rounds``; the final rate is ``violation_rate``.
-    ``time_limit`` is in seconds of process CPU time (``time.process_time``).
+    ``time_limit`` is in seconds of process CPU time (``time.process_time``). ``callback``, if
+    given, is called with each round's log record.
     """
     if loss not in _CURVATURE:
         raise ValueError(f"loss must be one of {sorted(_CURVATURE)} for the SCP solver "
@@ -166,6 +169,8 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
                         "violation_rate": rate, "max_dual_ratio": float(strength.max()) / beta,
                         "active": int((coef.norm(dim=1) > 0).sum()), "time": time.perf_counter() - start})
         bar.set_postfix(obj=f"{obj:.4g}", viol=f"{rate:.3f}")
+        if callback is not None:
+            callback(history[-1])
         if rate <= violation_tol or rnd == max_rounds or time.process_time() > deadline:
             break
         add = violated[strength[violated].argsort(descending=True)[:max_add]]
