@@ -195,3 +195,18 @@ def test_verbose_prints_progress_lines(capsys):
     assert iters and all(i % 20 == 0 for i in iters) and len(iters) <= 21  # ~every 5% of max_iter
     assert len(admm_all) - 1 >= 2 * len(iters) - 1
     assert scp[0].startswith("ConvexReLUClassifier scp round 1:") and scp[-1].startswith("ConvexReLUClassifier fit: scp")
+
+
+def test_solvers_refuse_bad_time_limit_and_name_max_memory():
+    from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, solve_scp
+
+    X, y = _blobs(40)
+    Y = np.where(y == 1, 1.0, -1.0)
+    for limit in (-1.0, 0.0):
+        with pytest.raises(ValueError, match="time_limit"):
+            solve_scp(X, Y, time_limit=limit, progress=False)
+        with pytest.raises(ValueError, match="time_limit"):
+            solve_admm(ConvexReLUProgram(X, Y, sample_patterns(X, 4, seed=0)), time_limit=limit, progress=False)
+    # the estimators' memory errors point at their own parameter, in units that are not 0.00
+    with pytest.raises(ValueError, match=r"GiB, over memory_limit=9.\d+e-07 GiB.*max_memory"):
+        ConvexReLUClassifier(num_patterns=8, max_memory=1e3).fit(X, y)

@@ -237,8 +237,9 @@ def _check_memory(program: ConvexReLUProgram, K: int, itemsize: int, limit: floa
     if need > limit:
         raise ValueError(
             f"the ADMM state for n={program.num_samples}, {program.num_patterns} patterns and "
-            f"C={program.num_outputs} outputs needs about {need / 2**30:.2f} GiB, over "
-            f"memory_limit={limit / 2**30:.2f} GiB; sample fewer patterns or raise memory_limit")
+            f"C={program.num_outputs} outputs needs about {need / 2**30:.3g} GiB, over "
+            f"memory_limit={limit / 2**30:.3g} GiB; sample fewer patterns or raise memory_limit "
+            f"(max_memory in the estimators)")
 
 
 def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,

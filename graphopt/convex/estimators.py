@@ -249,7 +249,7 @@ class _ConvexReLU(BaseEstimator):
         need = 3 * Z.shape[0] * self.num_patterns * (4 if dtype == torch.float32 else 8)
         if need > self._memory_budget():
             raise ValueError(f"num_patterns={self.num_patterns} SCP directions on {Z.shape[0]} samples need "
-                             f"about {need / 2**30:.1f} GiB, over max_memory={self._memory_budget() / 2**30:.1f} "
+                             f"about {need / 2**30:.3g} GiB, over max_memory={self._memory_budget() / 2**30:.3g} "
                              f"GiB; lower num_patterns or raise max_memory")
         sol = solve_scp(Za, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
                         tol=self.tol, max_iter=self.max_iter, time_limit=self.time_limit, seed=self.seed,

@@ -138,6 +138,10 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
     if num_samples < 1 or max_rounds < 1:
         raise ValueError(f"num_samples and max_rounds must be >= 1, got {num_samples!r}, {max_rounds!r}")
+    if not (np.isfinite(tol) and tol > 0) or max_iter < 1:
+        raise ValueError(f"tol must be > 0 and max_iter >= 1, got {tol!r}, {max_iter!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be None or > 0 (seconds of CPU time), got {time_limit!r}")
     ell = lambda f, t: loss_value(f, t, loss)
     X = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
     Y = torch.as_tensor(np.asarray(Y), dtype=dtype, device=device)
