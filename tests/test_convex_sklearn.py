@@ -89,6 +89,7 @@ def test_numpy_scalar_hyperparameters_are_accepted():
     ({"beta": True}, "beta"), ({"beta": float("nan")}, "beta"), ({"tol": 0.0}, "tol"),
     ({"max_iter": 0}, "max_iter"), ({"max_iter": 2.5}, "max_iter"), ({"time_limit": -1.0}, "time_limit"),
     ({"max_memory": 0}, "max_memory"), ({"rho": -1.0}, "rho"), ({"dtype": "float16"}, "dtype"),
+    ({"time_limit": 0}, "time_limit"), ({"verbose": -1}, "verbose"), ({"verbose": "yes"}, "verbose"),
 ])
 def test_bad_hyperparameters_name_the_argument(params, match):
     X, y = _blobs(30)
@@ -132,3 +133,80 @@ def test_sparse_and_labels_of_any_kind():
     np.testing.assert_array_equal(dense.predict(X), sparse.predict(sp.csr_matrix(X)))
     np.testing.assert_array_equal(negative.classes_, [-7, -5])
     assert negative.score(X, 2 * y - 7) == pytest.approx(dense.score(X, names))
+
+
+def test_non_finite_inputs_are_refused_at_fit_and_predict():
+    X, y = _blobs(40)
+    for bad in (np.nan, np.inf, -np.inf):
+        Xb = X.copy()
+        Xb[3, 1] = bad
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            ConvexReLUClassifier().fit(Xb, y)
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            ConvexReLURegressor().fit(X, np.where(np.arange(40) == 3, bad, 1.0 * y))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = ConvexReLUClassifier(**_FAST).fit(X, y)
+    Xb = X.copy()
+    Xb[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(Xb)
+
+
+def test_extreme_scales_fit_or_name_the_fix():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.maximum(X[:, 0], 0) - X[:, 1]
+    # targets beyond float64's squaring range are refused before solving
+    with pytest.raises(ValueError, match=r"y has entries of magnitude .*rescale y"):
+        ConvexReLURegressor(**_FAST).fit(X, y * 1e160)
+    # targets 1e90 against beta = 1e-3 overflow inside ADMM: refused, not a network predicting inf
+    with pytest.raises(ValueError, match=r"overflowed float64 .*rescale y"):
+        ConvexReLURegressor(**_FAST).fit(X, y * 1e90)
+    # tiny features are not "constant": standardized, they fit exactly like the unscaled ones
+    labels = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = ConvexReLUClassifier(**_FAST).fit(X, labels)
+        tiny = ConvexReLUClassifier(**_FAST).fit(X * 1e-200, labels)
+    assert tiny.informative_.all()
+    np.testing.assert_array_equal(tiny.predict(X * 1e-200), plain.predict(X))
+
+
+def test_verbose_prints_progress_lines(capsys):
+    X, y = _blobs(60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ConvexReLUClassifier(num_patterns=8, max_iter=40).fit(X, y)
+        assert capsys.readouterr().out == ""  # silent by default
+        ConvexReLUClassifier(num_patterns=8, max_iter=40, verbose=1).fit(X, y)
+        admm = capsys.readouterr().out.splitlines()
+        ConvexReLUClassifier(num_patterns=8, max_iter=400, verbose=1).fit(X, y)
+        admm_long = capsys.readouterr().out.splitlines()
+        ConvexReLUClassifier(num_patterns=8, max_iter=400, verbose=2).fit(X, y)
+        admm_all = capsys.readouterr().out.splitlines()
+        ConvexReLUClassifier(solver="scp", num_patterns=50, verbose=1).fit(X, y)
+        scp = capsys.readouterr().out.splitlines()
+    # printed lines, not a terminal-only bar: one per 10 evaluated iterations, then a summary
+    assert [line.split(":")[0] for line in admm] == [f"ConvexReLUClassifier admm iter {i}/40" for i in
+                                                     (10, 20, 30, 40)] + ["ConvexReLUClassifier fit"]
+    assert "objective" in admm[0] and "40 iterations" in admm[-1]
+    iters = [int(line.split("iter ")[1].split("/")[0]) for line in admm_long[:-1]]
+    assert iters and all(i % 20 == 0 for i in iters) and len(iters) <= 21  # ~every 5% of max_iter
+    assert len(admm_all) - 1 >= 2 * len(iters) - 1
+    assert scp[0].startswith("ConvexReLUClassifier scp round 1:") and scp[-1].startswith("ConvexReLUClassifier fit: scp")
+
+
+def test_solvers_refuse_bad_time_limit_and_name_max_memory():
+    from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, solve_scp
+
+    X, y = _blobs(40)
+    Y = np.where(y == 1, 1.0, -1.0)
+    for limit in (-1.0, 0.0):
+        with pytest.raises(ValueError, match="time_limit"):
+            solve_scp(X, Y, time_limit=limit, progress=False)
+        with pytest.raises(ValueError, match="time_limit"):
+            solve_admm(ConvexReLUProgram(X, Y, sample_patterns(X, 4, seed=0)), time_limit=limit, progress=False)
+    # the estimators' memory errors point at their own parameter, in units that are not 0.00
+    with pytest.raises(ValueError, match=r"GiB, over memory_limit=9.\d+e-07 GiB.*max_memory"):
+        ConvexReLUClassifier(num_patterns=8, max_memory=1e3).fit(X, y)

@@ -32,7 +32,7 @@ import math
 import sys
 import time
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -237,8 +237,9 @@ def _check_memory(program: ConvexReLUProgram, K: int, itemsize: int, limit: floa
     if need > limit:
         raise ValueError(
             f"the ADMM state for n={program.num_samples}, {program.num_patterns} patterns and "
-            f"C={program.num_outputs} outputs needs about {need / 2**30:.2f} GiB, over "
-            f"memory_limit={limit / 2**30:.2f} GiB; sample fewer patterns or raise memory_limit")
+            f"C={program.num_outputs} outputs needs about {need / 2**30:.3g} GiB, over "
+            f"memory_limit={limit / 2**30:.3g} GiB; sample fewer patterns or raise memory_limit "
+            f"(max_memory in the estimators)")
 
 
 def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
@@ -246,8 +247,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                time_limit: float | None = None, warm_start: ConvexSolution | None = None,
                device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
                adapt_rho: bool = False, relaxation: float = 1.6, memory_limit: float = 2e9,
-               eval_every: int = 10, progress: bool = True, cone_rho: float | None = None
-               ) -> ConvexSolution:
+               eval_every: int = 10, progress: bool = True, cone_rho: float | None = None,
+               callback: Callable[[dict[str, Any]], None] | None = None) -> ConvexSolution:
     """Solve an exact or gated convex ReLU program by ADMM.
 
     The squared loss sits in the u-step (as in the paper); the logistic loss is majorized there by
@@ -269,6 +270,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     ``eval_every`` iterations in ``history``, whose ``time`` / ``cpu_time`` (wall / process CPU
     seconds) leave out those evaluations; the logged iterates are the
     returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
+    ``callback``, if given, is called with each iteration's log record as it is made (progress
+    lines that work without a terminal, unlike the ``progress`` bar).
     """
     if not isinstance(program, ConvexReLUProgram):
         raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
@@ -422,6 +425,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
             eval_cpu += time.process_time() - c0
             eval_wall += time.perf_counter() - w0
         history.append(record)
+        if callback is not None:
+            callback(record)
         bar.update(1)
         if converged or out_of_time:
             break

@@ -61,7 +61,7 @@ def _check_magnitude(X: np.ndarray, name: str = "X") -> None:
     big = float(np.abs(X).max()) if X.size else 0.0
     if big > _MAX_ABS:
         raise ValueError(f"{name} has entries of magnitude {big:.3g}, beyond {_MAX_ABS:g}: the "
-                         f"standardization and the solver's products would overflow float64; "
+                         f"standardization and the solver's squares and products would overflow float64; "
                          f"rescale {name}")
 
 
@@ -119,6 +119,8 @@ class _ConvexReLU(BaseEstimator):
                              f"{self.solver.upper()} solver yet), got solver={self.solver!r}")
         if self.solver == "scp" and self.loss == "hinge":
             raise ValueError("solver='scp' needs a smooth loss ('logistic' or 'squared'), got loss='hinge'")
+        if not (isinstance(self.verbose, numbers.Integral) and self.verbose >= 0):
+            raise ValueError(f"verbose must be an integer >= 0 (or a bool), got {self.verbose!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 
@@ -126,8 +128,14 @@ class _ConvexReLU(BaseEstimator):
         return float(self.max_memory) if self.max_memory is not None else 0.5 * _available_memory()
 
     def _fit_transform_features(self, X: np.ndarray) -> np.ndarray:
-        std = X.std(axis=0)
-        self.informative_ = std > 1e-12 * np.maximum(1.0, np.abs(X).max(axis=0))
+        std, amax = X.std(axis=0), np.abs(X).max(axis=0)
+        # the squares of tiny columns (1e-200) underflow to a zero variance: measure those in units
+        # of their largest entry (only those, so ordinary columns keep their bit-exact scale)
+        tiny = (amax > 0) & (amax < 1e-100)
+        if tiny.any():
+            std[tiny] = (X[:, tiny] / amax[tiny]).std(axis=0) * amax[tiny]
+        # relative to the column's own size: a column of tiny values (1e-200) is not constant
+        self.informative_ = std > 1e-12 * amax
         if not self.informative_.any():
             raise ValueError("every column of X is constant; there is nothing to learn from")
         Xi = X[:, self.informative_]
@@ -143,6 +151,32 @@ class _ConvexReLU(BaseEstimator):
 
     def _transform(self, X: np.ndarray) -> np.ndarray:
         return (X[:, self.informative_] - self.mean_) / self.scale_
+
+    # -- progress lines -----------------------------------------------------------------------
+    def _logger(self, solver: str):
+        """The solver callback printing progress lines for ``verbose``, or None when silent.
+
+        Plain printed lines rather than the ``progress`` bar, so they also show in logs and
+        notebooks: verbose=1 about every 5% of ``max_iter`` (ADMM's evaluated iterations, at
+        least 10 apart) and every SCP round, verbose>=2 every evaluated iteration."""
+        if not self.verbose:
+            return None
+        name = type(self).__name__
+        if solver == "scp":
+            return lambda r: print(f"{name} scp round {r['round']}: {r['directions']} directions, "
+                                   f"objective {r['objective']:.6g}, violation rate "
+                                   f"{r['violation_rate']:.3f}, {r['time']:.1f} s", flush=True)
+        every = 1 if self.verbose >= 2 else max(1, self.max_iter // 20)
+
+        def log(r: dict) -> None:
+            # only ADMM's evaluated iterations carry objectives
+            if "objective" in r and (r["iteration"] % every < 10 or r["iteration"] == self.max_iter):
+                print(f"{name} admm iter {r['iteration']}/{self.max_iter}: objective "
+                      f"{r['objective']:.6g}, network objective {r['network_objective']:.6g}, cone "
+                      f"violation {r['cone_violation']:.2g}, primal/dual residual "
+                      f"{r['primal_residual']:.2g}/{r['dual_residual']:.2g}, {r['cpu_time']:.1f} s CPU",
+                      flush=True)
+        return log
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, X, y) -> "_ConvexReLU":
@@ -161,9 +195,16 @@ class _ConvexReLU(BaseEstimator):
         else:
             self._fit_convex(Z, Y, eps, dtype)
         self.fit_time_ = time.perf_counter() - start
+        self._check_finite(Y)
         # scikit-learn's convention for iterative solvers (CVXPY reports its interior-point steps)
         self.n_iter_ = max(1, int(self.report_["iterations"]))
         self.network_ = self._map_back(self._network_z)
+        if self.verbose:
+            r = self.report_
+            print(f"{type(self).__name__} fit: {self.solver}, {r['iterations']} iterations, "
+                  f"{'converged' if r['converged'] else 'not converged'}, {self.fit_time_:.1f} s, "
+                  f"objective {r['convex_objective']:.6g}, {r['active_neurons']} active neurons",
+                  flush=True)
         return self
 
     def _fit_convex(self, Z: np.ndarray, Y: np.ndarray, eps: float, dtype: torch.dtype) -> None:
@@ -180,7 +221,8 @@ class _ConvexReLU(BaseEstimator):
             sol = solve_admm(program, rho=self.rho, cone_rho=self.cone_rho, linear_solver=self.linear_solver,
                              tol=self.tol,
                              max_iter=self.max_iter, time_limit=self.time_limit, warm_start=warm,
-                             device=self.device, dtype=dtype, progress=self.progress, **limit)
+                             device=self.device, dtype=dtype, progress=self.progress,
+                             callback=self._logger("admm"), **limit)
         else:
             sol = solve_cvxpy(program)
         if not eps:
@@ -207,11 +249,12 @@ class _ConvexReLU(BaseEstimator):
         need = 3 * Z.shape[0] * self.num_patterns * (4 if dtype == torch.float32 else 8)
         if need > self._memory_budget():
             raise ValueError(f"num_patterns={self.num_patterns} SCP directions on {Z.shape[0]} samples need "
-                             f"about {need / 2**30:.1f} GiB, over max_memory={self._memory_budget() / 2**30:.1f} "
+                             f"about {need / 2**30:.3g} GiB, over max_memory={self._memory_budget() / 2**30:.3g} "
                              f"GiB; lower num_patterns or raise max_memory")
         sol = solve_scp(Za, Y, num_samples=self.num_patterns, loss=self.loss, beta=self.beta,
                         tol=self.tol, max_iter=self.max_iter, time_limit=self.time_limit, seed=self.seed,
-                        device=self.device, dtype=dtype, progress=self.progress)
+                        device=self.device, dtype=dtype, progress=self.progress,
+                        callback=self._logger("scp"))
         W1, W2 = (w.double().cpu() for w in sol.network_weights())
         d, h = Z.shape[1], max(W1.shape[0], 1)  # one zero unit keeps an all-zero solution a module
         net = TwoLayerReLU(d, h, Y.shape[1], bias=self.fit_intercept).double()
@@ -228,6 +271,17 @@ class _ConvexReLU(BaseEstimator):
                         "cone_violation": 0.0, "active_neurons": int(W1.shape[0]),
                         "converged": bool(sol.converged), "iterations": int(sol.iterations),
                         "violation_rate": sol.violation_rate}
+
+    def _check_finite(self, Y: np.ndarray) -> None:
+        """Refuse a solve that overflowed: its network would predict NaN/inf without a word."""
+        weights = [p.detach() for p in self._network_z.parameters()]
+        if math.isfinite(self.report_["convex_objective"]) and all(bool(torch.isfinite(w).all()) for w in weights):
+            return
+        raise ValueError(f"the {self.solver} solve overflowed float64 (objective "
+                         f"{self.report_['convex_objective']}, after {self.report_['iterations']} "
+                         f"iterations): targets up to {float(np.abs(Y).max()):.3g} against beta="
+                         f"{self.beta:.3g}; rescale y (e.g. sklearn.compose.TransformedTargetRegressor"
+                         f" with a StandardScaler) or X, or raise beta")
 
     def _to_raw(self, A: np.ndarray, axis: int, has_bias: bool) -> np.ndarray:
         """Coefficients on ``[z, 1]`` (z the normalized informative columns) as coefficients on
@@ -285,6 +339,9 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         ``time_limit``: seconds of process CPU time, ADMM and SCP; CVXPY has none).
     max_memory : bytes the solve may use (default: ADMM's own budget; half the available memory
         for SCP); a solve that would need more raises ``ValueError`` before starting.
+    progress : a tqdm bar while solving, shown on a terminal only.
+    verbose : 0 silent; 1 printed progress lines (about every 5% of ``max_iter``, each SCP round)
+        and a summary after the fit, in logs and notebooks too; 2 a line every 10 ADMM iterations.
 
     A scikit-learn estimator (``BaseEstimator`` + ``ClassifierMixin``): ``get_params``/``set_params``,
     ``clone``, ``GridSearchCV``, ``cross_val_score`` and ``Pipeline`` work; ``score`` is accuracy.
@@ -303,7 +360,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
                  tol: float = 1e-6, max_iter: int = 2000, time_limit: float | None = None,
                  rho: float | None = None, cone_rho: float | None = None, linear_solver: str = "auto",
                  device: str | None = None, dtype: str = "float64", max_memory: float | None = None,
-                 seed: int = 0, progress: bool = False) -> None:
+                 seed: int = 0, progress: bool = False, verbose: int = 0) -> None:
         self.beta = beta
         self.loss = loss
         self.num_patterns = num_patterns
@@ -324,6 +381,7 @@ class ConvexReLUClassifier(ClassifierMixin, _ConvexReLU):
         self.max_memory = max_memory
         self.seed = seed
         self.progress = progress
+        self.verbose = verbose
 
     def _encode_targets(self, y: np.ndarray) -> np.ndarray:
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
@@ -381,7 +439,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
                  tol: float = 1e-6, max_iter: int = 2000, time_limit: float | None = None,
                  rho: float | None = None, cone_rho: float | None = None, linear_solver: str = "auto",
                  device: str | None = None, dtype: str = "float64", max_memory: float | None = None,
-                 seed: int = 0, progress: bool = False) -> None:
+                 seed: int = 0, progress: bool = False, verbose: int = 0) -> None:
         self.beta = beta
         self.num_patterns = num_patterns
         self.gated = gated
@@ -401,6 +459,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
         self.max_memory = max_memory
         self.seed = seed
         self.progress = progress
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -409,6 +468,7 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
 
     def _encode_targets(self, y: np.ndarray) -> np.ndarray:
         y = np.asarray(y, dtype=np.float64)
+        _check_magnitude(y, "y")
         self._single_target = y.ndim == 1
         return y[:, None] if y.ndim == 1 else y
 

@@ -21,6 +21,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -117,7 +118,8 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
               check_samples: int | None = None, max_rounds: int = 5, violation_tol: float = 0.01,
               max_add: int | None = None, tol: float = 1e-7, max_iter: int = 5000,
               time_limit: float | None = None, seed: int = 0, device=None,
-              dtype: torch.dtype = torch.float64, progress: bool = True) -> SCPSolution:
+              dtype: torch.dtype = torch.float64, progress: bool = True,
+              callback: Callable[[dict], None] | None = None) -> SCPSolution:
     """Train a two-layer ReLU network through sampled convex programs.
 
     ``X`` (n, d), ``Y`` (n,) or (n, C) (labels in {-1, +1} for 'logistic'; real for 'squared').
@@ -126,7 +128,8 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
     constraint ``‖λᵀ(Xu)₊‖ ≤ β`` is violated (at most ``max_add``, most violated first) and
     re-solves from the previous coefficients. It stops when the violated fraction is at most
     ``violation_tol`` or after ``max_rounds``; the final rate is ``violation_rate``.
-    ``time_limit`` is in seconds of process CPU time (``time.process_time``).
+    ``time_limit`` is in seconds of process CPU time (``time.process_time``). ``callback``, if
+    given, is called with each round's log record.
     """
     if loss not in _CURVATURE:
         raise ValueError(f"loss must be one of {sorted(_CURVATURE)} for the SCP solver "
@@ -135,6 +138,10 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
     if num_samples < 1 or max_rounds < 1:
         raise ValueError(f"num_samples and max_rounds must be >= 1, got {num_samples!r}, {max_rounds!r}")
+    if not (np.isfinite(tol) and tol > 0) or max_iter < 1:
+        raise ValueError(f"tol must be > 0 and max_iter >= 1, got {tol!r}, {max_iter!r}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be None or > 0 (seconds of CPU time), got {time_limit!r}")
     ell = lambda f, t: loss_value(f, t, loss)
     X = torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
     Y = torch.as_tensor(np.asarray(Y), dtype=dtype, device=device)
@@ -166,6 +173,8 @@ def solve_scp(X, Y, *, num_samples: int = 1000, loss: str = "logistic", beta: fl
                         "violation_rate": rate, "max_dual_ratio": float(strength.max()) / beta,
                         "active": int((coef.norm(dim=1) > 0).sum()), "time": time.perf_counter() - start})
         bar.set_postfix(obj=f"{obj:.4g}", viol=f"{rate:.3f}")
+        if callback is not None:
+            callback(history[-1])
         if rate <= violation_tol or rnd == max_rounds or time.process_time() > deadline:
             break
         add = violated[strength[violated].argsort(descending=True)[:max_add]]
