@@ -13,6 +13,7 @@ paper's (``nu = mu / 2``), as used in the authors' reference implementation.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Sequence
 
@@ -224,18 +225,27 @@ class DADAO(GossipMethod):
 class _IncrementalError:
     """``(1/n) sum_i ||x_i(t) - x*||^2`` at any ``t``, updated in ``O(d)`` per touched node.
 
-    DADAO's ``x`` depends on ``(x, x~)`` only, whose flow has two modes: a constant one and one
-    decaying as ``exp(lam t)``. Writing node ``i``'s iterate as ``x_i(t) = p_i + x* +
-    exp(lam (t - l_i)) q_i`` (``l_i`` its last event), the error is
-    ``S0 + exp(lam (t - t0)) S1 + exp(2 lam (t - t0)) S2`` with per-node sums rebased at ``t0``.
-    Each event replaces the touched node's terms; every ``resync`` events the sums are recomputed
-    from all nodes (``O(n d)``, amortized ``O(d)``), which bounds the rounding drift of the
-    updates and keeps the rebasing factors ``exp(-lam (l_i - t0))`` small.
+    DADAO's ``x`` depends on ``(x, x~)`` only, whose flow has two real modes, adjacent in the
+    eigenbasis: a constant one (coordinate ``u_z``, read with weight ``r_z``) and one decaying as
+    ``exp(lam t)`` (``u_o``, ``r_o``). Node ``i``'s iterate is ``x_i(t) - x* = p_i + exp(lam (t -
+    l_i)) q_i`` with ``p_i = r_z (u_z - x* / r_z)``, ``q_i = r_o u_o`` and ``l_i`` its last event,
+    so the error is ``S0 + exp(lam (t - t0)) S1 + exp(2 lam (t - t0)) S2`` with per-node sums
+    rebased at ``t0``. An event replaces the touched node's terms, read off one ``2 x 2`` Gram
+    matrix of the two mode rows (a few numpy calls: per-event Python overhead, not flops, is
+    the cost here). Every ``resync`` events the sums are recomputed from all nodes (``O(n d)``,
+    amortized ``O(d)``), which bounds the rounding drift of the updates and keeps the rebasing
+    factors ``exp(-lam (l_i - t0))`` small.
     """
 
-    def __init__(self, rows: np.ndarray, lam: float, flow: LinearFlow, x_star: np.ndarray,
-                 resync: int) -> None:
-        self.rows, self.lam, self.flow, self.x_star = rows, lam, flow, x_star
+    def __init__(self, lo: int, zero: int, weights: np.ndarray, lam: float, flow: LinearFlow,
+                 x_star: np.ndarray, resync: int) -> None:
+        self.lo, self.z, self.o = lo, zero, 1 - zero
+        self.lam, self.flow = lam, flow
+        r_z, r_o = weights[zero], weights[1 - zero]
+        # Gram entries -> (||p||^2, 2 p.q, ||q||^2).
+        self.k = (r_z * r_z, 2 * r_z * r_o, r_o * r_o)
+        self.offset = np.zeros((2, len(x_star)))
+        self.offset[zero] = x_star / r_z
         self.n = len(flow.states)
         self.resync_every, self.count = resync, 0
         self.sync(max(s.t for s in flow.states))
@@ -243,47 +253,56 @@ class _IncrementalError:
     @classmethod
     def for_rule(cls, rule: "DadaoRule", flow: LinearFlow, x_star: np.ndarray
                  ) -> "_IncrementalError | None":
-        w, r = rule.basis.w, rule.read_x
+        b, r = rule.basis, rule.read_x
         modes = np.flatnonzero(np.abs(r) > 1e-14 * np.abs(r).max())
-        zero = [a for a in modes if abs(w[a]) < 1e-12]
-        other = [a for a in modes if a not in zero]
-        if len(zero) != 1 or len(other) != 1 or abs(w[other[0]].imag) > 1e-12:
+        if len(modes) != 2 or modes[1] != modes[0] + 1:
             return None  # not the two-mode structure assumed above: record exactly instead
-        rows = np.zeros((2, len(r)), dtype=complex)
-        rows[0, zero[0]], rows[1, other[0]] = r[zero[0]], r[other[0]]
-        return cls(rows, float(w[other[0]].real), flow, x_star, resync=2 * len(flow.states))
+        w = b.w[modes]
+        # Real modes with real read-out weights and a real V^-1 block keep the coordinates real
+        # (every jump is V^-1 of a real direction), so their real parts are the whole story.
+        tiny = 1e-12 * max(1.0, np.abs(w).max())
+        if (np.abs(w.imag).max() > tiny or np.abs(r[modes].imag).max() > 1e-14 * np.abs(r).max()
+                or np.abs(b.Vinv[modes].imag).max() > 1e-14 * np.abs(b.Vinv[modes]).max()):
+            return None
+        zero = np.flatnonzero(np.abs(w) < 1e-12)
+        if len(zero) != 1 or not w[1 - zero[0]].real < 0:
+            return None
+        return cls(int(modes[0]), int(zero[0]), r[modes].real, float(w[1 - zero[0]].real), flow,
+                   x_star, resync=2 * len(flow.states))
 
     def sync(self, t: float) -> None:
         """Recompute every node's terms with the sums rebased at ``t``."""
-        Y = np.einsum("ka,nad->nkd", self.rows, self.flow.u).real
-        P, Q = Y[:, 0] - self.x_star, Y[:, 1]
+        W = self.flow.u[:, self.lo:self.lo + 2].real - self.offset
+        G = np.einsum("nad,nbd->nab", W, W)
         last = np.array([s.t for s in self.flow.states])
         decay = np.exp(self.lam * (t - last))
+        k0, k1, k2 = self.k
         self.t0 = t
-        self.c0 = np.einsum("nd,nd->n", P, P)
-        self.c1 = 2 * np.einsum("nd,nd->n", P, Q) * decay
-        self.c2 = np.einsum("nd,nd->n", Q, Q) * decay ** 2
-        self.S = [float(self.c0.sum()), float(self.c1.sum()), float(self.c2.sum())]
+        self.c0 = (k0 * G[:, self.z, self.z]).tolist()
+        self.c1 = (k1 * G[:, 0, 1] * decay).tolist()
+        self.c2 = (k2 * G[:, self.o, self.o] * decay ** 2).tolist()
+        self.S = [math.fsum(self.c0), math.fsum(self.c1), math.fsum(self.c2)]
 
     def touch(self, i: int, state) -> None:
         """Node ``i`` changed at its time ``state.t``: replace its terms."""
-        Y = (self.rows @ state.u).real
-        p = Y[0] - self.x_star
-        q = Y[1]
-        g = np.exp(-self.lam * (state.t - self.t0))
-        a, b, c = float(p @ p), 2 * float(p @ q) * g, float(q @ q) * g * g
-        S = self.S
-        S[0] += a - self.c0[i]
-        S[1] += b - self.c1[i]
-        S[2] += c - self.c2[i]
-        self.c0[i], self.c1[i], self.c2[i] = a, b, c
+        lo = self.lo
+        W = state.u[lo:lo + 2].real - self.offset
+        G = (W @ W.T).tolist()
+        g = math.exp(-self.lam * (state.t - self.t0))
+        k0, k1, k2 = self.k
+        a, b, c = k0 * G[self.z][self.z], k1 * G[0][1] * g, k2 * G[self.o][self.o] * g * g
+        S, c0, c1, c2 = self.S, self.c0, self.c1, self.c2
+        S[0] += a - c0[i]
+        S[1] += b - c1[i]
+        S[2] += c - c2[i]
+        c0[i], c1[i], c2[i] = a, b, c
         self.count += 1
 
     def error(self, t: float) -> float:
         if self.count >= self.resync_every or -self.lam * (t - self.t0) > 20:
             self.sync(t)
             self.count = 0
-        e = np.exp(self.lam * (t - self.t0))
+        e = math.exp(self.lam * (t - self.t0))
         S = self.S
         return max(S[0] + e * S[1] + e * e * S[2], 0.0) / self.n
 
