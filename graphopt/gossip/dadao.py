@@ -203,7 +203,7 @@ class DADAO(GossipMethod):
                 s = states[i]
                 advance(s, t)
                 on_gradient(s, oracles[i])
-                touch(i, s)
+                touch(i, t)
                 tracker.grads += 1
 
             def on_edge(i: int, j: int, t: float) -> None:  # noqa: F811
@@ -211,7 +211,7 @@ class DADAO(GossipMethod):
                 advance(si, t)
                 advance(sj, t)
                 exchange(si, sj, None, None, -1)
-                touch_pair(i, si, j, sj)
+                touch_pair(i, j, t)
                 tracker.comms += 1
 
             checkpoint = errors.error  # noqa: F811
@@ -229,22 +229,27 @@ class _IncrementalError:
     ``exp(lam t)`` (``u_o``, ``r_o``). Node ``i``'s iterate is ``x_i(t) - x* = p_i + exp(lam (t -
     l_i)) q_i`` with ``p_i = r_z (u_z - x* / r_z)``, ``q_i = r_o u_o`` and ``l_i`` its last event,
     so the error is ``S0 + exp(lam (t - t0)) S1 + exp(2 lam (t - t0)) S2`` with per-node sums
-    rebased at ``t0``. An event replaces the touched node's terms, read off one ``2 x 2`` Gram
-    matrix of the two mode rows (a few numpy calls: per-event Python overhead, not flops, is
-    the cost here). Every ``resync`` events the sums are recomputed from all nodes (``O(n d)``,
+    rebased at ``t0``. An event replaces the touched nodes' terms, read off one small Gram
+    matrix of their two mode rows. Per-event Python and numpy call overhead, not flops, is the
+    cost at this size, so the rows are read through a real view of the complex coordinates
+    (their imaginary parts are zero, checked in :meth:`for_rule`) and the sums are Python
+    floats. Every ``resync`` events the sums are recomputed from all nodes (``O(n d)``,
     amortized ``O(d)``), which bounds the rounding drift of the updates and keeps the rebasing
     factors ``exp(-lam (l_i - t0))`` small.
     """
 
     def __init__(self, lo: int, zero: int, weights: np.ndarray, lam: float, flow: LinearFlow,
                  x_star: np.ndarray, resync: int) -> None:
-        self.lo, self.z, self.o = lo, zero, 1 - zero
         self.lam, self.flow = lam, flow
-        r_z, r_o = weights[zero], weights[1 - zero]
-        # Gram entries -> (||p||^2, 2 p.q, ||q||^2).
+        r_z, r_o = float(weights[zero]), float(weights[1 - zero])
+        # Gram entries (zero mode first) -> terms of ||p||^2, 2 p.q and ||q||^2.
         self.k = (r_z * r_z, 2 * r_z * r_o, r_o * r_o)
-        self.offset = np.zeros((2, len(x_star)))
-        self.offset[zero] = x_star / r_z
+        # (n, s, 2d) real view: real and imaginary parts interleaved on the last axis; the two
+        # mode rows, zero mode first (a reversed slice when it comes second: still a view).
+        self._uf = flow.u.view(np.float64)
+        self._rows = slice(lo, lo + 2) if zero == 0 else slice(lo + 1, lo - 1 if lo else None, -1)
+        self.offset = np.zeros((2, 2 * len(x_star)))
+        self.offset[0, 0::2] = x_star / r_z
         self.offset2 = np.concatenate((self.offset, self.offset))
         self.n = len(flow.states)
         self.resync_every, self.count = resync, 0
@@ -272,37 +277,37 @@ class _IncrementalError:
 
     def sync(self, t: float) -> None:
         """Recompute every node's terms with the sums rebased at ``t``."""
-        W = self.flow.u[:, self.lo:self.lo + 2].real - self.offset
+        W = self._uf[:, self._rows] - self.offset
         G = np.einsum("nad,nbd->nab", W, W)
         last = np.array([s.t for s in self.flow.states])
         decay = np.exp(self.lam * (t - last))
         k0, k1, k2 = self.k
         self.t0 = t
-        self.c0 = (k0 * G[:, self.z, self.z]).tolist()
+        self.c0 = (k0 * G[:, 0, 0]).tolist()
         self.c1 = (k1 * G[:, 0, 1] * decay).tolist()
-        self.c2 = (k2 * G[:, self.o, self.o] * decay ** 2).tolist()
+        self.c2 = (k2 * G[:, 1, 1] * decay ** 2).tolist()
         self.S = [math.fsum(self.c0), math.fsum(self.c1), math.fsum(self.c2)]
 
-    def touch(self, i: int, state) -> None:
-        """Node ``i`` changed at its time ``state.t``: replace its terms."""
-        W = state.u[self.lo:self.lo + 2].real - self.offset
-        self._replace(i, (W @ W.T).tolist(), 0, state.t)
+    def touch(self, i: int, t: float) -> None:
+        """Node ``i`` changed at time ``t`` (its own time): replace its terms."""
+        W = self._uf[i, self._rows] - self.offset
+        (a, b), (_, c) = np.dot(W, W.T).tolist()
+        self._replace(i, a, b, c, t)
 
-    def touch_pair(self, i: int, si, j: int, sj) -> None:
+    def touch_pair(self, i: int, j: int, t: float) -> None:
         """Both ends of an edge event: one ``4 x 4`` Gram (its cross terms unused) costs fewer
         numpy calls than two ``2 x 2`` ones."""
-        lo = self.lo
-        W = np.concatenate((si.u[lo:lo + 2].real, sj.u[lo:lo + 2].real)) - self.offset2
-        G = (W @ W.T).tolist()
-        self._replace(i, G, 0, si.t)
-        self._replace(j, G, 2, sj.t)
+        uf, rows = self._uf, self._rows
+        W = np.concatenate((uf[i, rows], uf[j, rows])) - self.offset2
+        (a, b, _, _), (_, c, _, _), (_, _, a2, b2), (_, _, _, c2) = np.dot(W, W.T).tolist()
+        self._replace(i, a, b, c, t)
+        self._replace(j, a2, b2, c2, t)
 
-    def _replace(self, i: int, G: list, at: int, t: float) -> None:
-        """Swap node ``i``'s terms for those of the Gram block ``G[at:at+2, at:at+2]``."""
-        g = math.exp(-self.lam * (t - self.t0))
+    def _replace(self, i: int, a: float, b: float, c: float, t: float) -> None:
+        """Swap node ``i``'s terms for those of the Gram entries ``a, b, c`` read at ``t``."""
+        g = math.exp(self.lam * (self.t0 - t))
         k0, k1, k2 = self.k
-        z, o = at + self.z, at + self.o
-        a, b, c = k0 * G[z][z], k1 * G[at][at + 1] * g, k2 * G[o][o] * g * g
+        a, b, c = k0 * a, k1 * b * g, k2 * c * g * g
         S, c0, c1, c2 = self.S, self.c0, self.c1, self.c2
         S[0] += a - c0[i]
         S[1] += b - c1[i]
@@ -311,7 +316,7 @@ class _IncrementalError:
         self.count += 1
 
     def error(self, t: float) -> float:
-        if self.count >= self.resync_every or -self.lam * (t - self.t0) > 20:
+        if self.count >= self.resync_every or self.lam * (self.t0 - t) > 20:
             self.sync(t)
             self.count = 0
         e = math.exp(self.lam * (t - self.t0))
