@@ -13,6 +13,7 @@ paper's (``nu = mu / 2``), as used in the authors' reference implementation.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Sequence
 
@@ -196,13 +197,13 @@ class DADAO(GossipMethod):
             # kept up to date per event instead (it moves only at touched nodes).
             errors = _IncrementalError.for_rule(rule, flow, problem.x_star)
         if errors is not None:
-            touch = errors.touch
+            touch, touch_pair = errors.touch, errors.touch_pair
 
             def on_node(i: int, t: float) -> None:  # noqa: F811
                 s = states[i]
                 advance(s, t)
                 on_gradient(s, oracles[i])
-                touch(i, s)
+                touch(i, t)
                 tracker.grads += 1
 
             def on_edge(i: int, j: int, t: float) -> None:  # noqa: F811
@@ -210,8 +211,7 @@ class DADAO(GossipMethod):
                 advance(si, t)
                 advance(sj, t)
                 exchange(si, sj, None, None, -1)
-                touch(i, si)
-                touch(j, sj)
+                touch_pair(i, j, t)
                 tracker.comms += 1
 
             checkpoint = errors.error  # noqa: F811
@@ -224,18 +224,33 @@ class DADAO(GossipMethod):
 class _IncrementalError:
     """``(1/n) sum_i ||x_i(t) - x*||^2`` at any ``t``, updated in ``O(d)`` per touched node.
 
-    DADAO's ``x`` depends on ``(x, x~)`` only, whose flow has two modes: a constant one and one
-    decaying as ``exp(lam t)``. Writing node ``i``'s iterate as ``x_i(t) = p_i + x* +
-    exp(lam (t - l_i)) q_i`` (``l_i`` its last event), the error is
-    ``S0 + exp(lam (t - t0)) S1 + exp(2 lam (t - t0)) S2`` with per-node sums rebased at ``t0``.
-    Each event replaces the touched node's terms; every ``resync`` events the sums are recomputed
-    from all nodes (``O(n d)``, amortized ``O(d)``), which bounds the rounding drift of the
-    updates and keeps the rebasing factors ``exp(-lam (l_i - t0))`` small.
+    DADAO's ``x`` depends on ``(x, x~)`` only, whose flow has two real modes, adjacent in the
+    eigenbasis: a constant one (coordinate ``u_z``, read with weight ``r_z``) and one decaying as
+    ``exp(lam t)`` (``u_o``, ``r_o``). Node ``i``'s iterate is ``x_i(t) - x* = p_i + exp(lam (t -
+    l_i)) q_i`` with ``p_i = r_z (u_z - x* / r_z)``, ``q_i = r_o u_o`` and ``l_i`` its last event,
+    so the error is ``S0 + exp(lam (t - t0)) S1 + exp(2 lam (t - t0)) S2`` with per-node sums
+    rebased at ``t0``. An event replaces the touched nodes' terms, read off one small Gram
+    matrix of their two mode rows. Per-event Python and numpy call overhead, not flops, is the
+    cost at this size, so the rows are read through a real view of the complex coordinates
+    (their imaginary parts are zero, checked in :meth:`for_rule`) and the sums are Python
+    floats. Every ``resync`` events the sums are recomputed from all nodes (``O(n d)``,
+    amortized ``O(d)``), which bounds the rounding drift of the updates and keeps the rebasing
+    factors ``exp(-lam (l_i - t0))`` small.
     """
 
-    def __init__(self, rows: np.ndarray, lam: float, flow: LinearFlow, x_star: np.ndarray,
-                 resync: int) -> None:
-        self.rows, self.lam, self.flow, self.x_star = rows, lam, flow, x_star
+    def __init__(self, lo: int, zero: int, weights: np.ndarray, lam: float, flow: LinearFlow,
+                 x_star: np.ndarray, resync: int) -> None:
+        self.lam, self.flow = lam, flow
+        r_z, r_o = float(weights[zero]), float(weights[1 - zero])
+        # Gram entries (zero mode first) -> terms of ||p||^2, 2 p.q and ||q||^2.
+        self.k = (r_z * r_z, 2 * r_z * r_o, r_o * r_o)
+        # (n, s, 2d) real view: real and imaginary parts interleaved on the last axis; the two
+        # mode rows, zero mode first (a reversed slice when it comes second: still a view).
+        self._uf = flow.u.view(np.float64)
+        self._rows = slice(lo, lo + 2) if zero == 0 else slice(lo + 1, lo - 1 if lo else None, -1)
+        self.offset = np.zeros((2, 2 * len(x_star)))
+        self.offset[0, 0::2] = x_star / r_z
+        self.offset2 = np.concatenate((self.offset, self.offset))
         self.n = len(flow.states)
         self.resync_every, self.count = resync, 0
         self.sync(max(s.t for s in flow.states))
@@ -243,47 +258,68 @@ class _IncrementalError:
     @classmethod
     def for_rule(cls, rule: "DadaoRule", flow: LinearFlow, x_star: np.ndarray
                  ) -> "_IncrementalError | None":
-        w, r = rule.basis.w, rule.read_x
+        b, r = rule.basis, rule.read_x
         modes = np.flatnonzero(np.abs(r) > 1e-14 * np.abs(r).max())
-        zero = [a for a in modes if abs(w[a]) < 1e-12]
-        other = [a for a in modes if a not in zero]
-        if len(zero) != 1 or len(other) != 1 or abs(w[other[0]].imag) > 1e-12:
+        if len(modes) != 2 or modes[1] != modes[0] + 1:
             return None  # not the two-mode structure assumed above: record exactly instead
-        rows = np.zeros((2, len(r)), dtype=complex)
-        rows[0, zero[0]], rows[1, other[0]] = r[zero[0]], r[other[0]]
-        return cls(rows, float(w[other[0]].real), flow, x_star, resync=2 * len(flow.states))
+        w = b.w[modes]
+        # Real modes with real read-out weights and a real V^-1 block keep the coordinates real
+        # (every jump is V^-1 of a real direction), so their real parts are the whole story.
+        tiny = 1e-12 * max(1.0, np.abs(w).max())
+        if (np.abs(w.imag).max() > tiny or np.abs(r[modes].imag).max() > 1e-14 * np.abs(r).max()
+                or np.abs(b.Vinv[modes].imag).max() > 1e-14 * np.abs(b.Vinv[modes]).max()):
+            return None
+        zero = np.flatnonzero(np.abs(w) < 1e-12)
+        if len(zero) != 1 or not w[1 - zero[0]].real < 0:
+            return None
+        return cls(int(modes[0]), int(zero[0]), r[modes].real, float(w[1 - zero[0]].real), flow,
+                   x_star, resync=2 * len(flow.states))
 
     def sync(self, t: float) -> None:
         """Recompute every node's terms with the sums rebased at ``t``."""
-        Y = np.einsum("ka,nad->nkd", self.rows, self.flow.u).real
-        P, Q = Y[:, 0] - self.x_star, Y[:, 1]
+        W = self._uf[:, self._rows] - self.offset
+        G = np.einsum("nad,nbd->nab", W, W)
         last = np.array([s.t for s in self.flow.states])
         decay = np.exp(self.lam * (t - last))
+        k0, k1, k2 = self.k
         self.t0 = t
-        self.c0 = np.einsum("nd,nd->n", P, P)
-        self.c1 = 2 * np.einsum("nd,nd->n", P, Q) * decay
-        self.c2 = np.einsum("nd,nd->n", Q, Q) * decay ** 2
-        self.S = [float(self.c0.sum()), float(self.c1.sum()), float(self.c2.sum())]
+        self.c0 = (k0 * G[:, 0, 0]).tolist()
+        self.c1 = (k1 * G[:, 0, 1] * decay).tolist()
+        self.c2 = (k2 * G[:, 1, 1] * decay ** 2).tolist()
+        self.S = [math.fsum(self.c0), math.fsum(self.c1), math.fsum(self.c2)]
 
-    def touch(self, i: int, state) -> None:
-        """Node ``i`` changed at its time ``state.t``: replace its terms."""
-        Y = (self.rows @ state.u).real
-        p = Y[0] - self.x_star
-        q = Y[1]
-        g = np.exp(-self.lam * (state.t - self.t0))
-        a, b, c = float(p @ p), 2 * float(p @ q) * g, float(q @ q) * g * g
-        S = self.S
-        S[0] += a - self.c0[i]
-        S[1] += b - self.c1[i]
-        S[2] += c - self.c2[i]
-        self.c0[i], self.c1[i], self.c2[i] = a, b, c
+    def touch(self, i: int, t: float) -> None:
+        """Node ``i`` changed at time ``t`` (its own time): replace its terms."""
+        W = self._uf[i, self._rows] - self.offset
+        (a, b), (_, c) = np.dot(W, W.T).tolist()
+        self._replace(i, a, b, c, t)
+
+    def touch_pair(self, i: int, j: int, t: float) -> None:
+        """Both ends of an edge event: one ``4 x 4`` Gram (its cross terms unused) costs fewer
+        numpy calls than two ``2 x 2`` ones."""
+        uf, rows = self._uf, self._rows
+        W = np.concatenate((uf[i, rows], uf[j, rows])) - self.offset2
+        (a, b, _, _), (_, c, _, _), (_, _, a2, b2), (_, _, _, c2) = np.dot(W, W.T).tolist()
+        self._replace(i, a, b, c, t)
+        self._replace(j, a2, b2, c2, t)
+
+    def _replace(self, i: int, a: float, b: float, c: float, t: float) -> None:
+        """Swap node ``i``'s terms for those of the Gram entries ``a, b, c`` read at ``t``."""
+        g = math.exp(self.lam * (self.t0 - t))
+        k0, k1, k2 = self.k
+        a, b, c = k0 * a, k1 * b * g, k2 * c * g * g
+        S, c0, c1, c2 = self.S, self.c0, self.c1, self.c2
+        S[0] += a - c0[i]
+        S[1] += b - c1[i]
+        S[2] += c - c2[i]
+        c0[i], c1[i], c2[i] = a, b, c
         self.count += 1
 
     def error(self, t: float) -> float:
-        if self.count >= self.resync_every or -self.lam * (t - self.t0) > 20:
+        if self.count >= self.resync_every or self.lam * (self.t0 - t) > 20:
             self.sync(t)
             self.count = 0
-        e = np.exp(self.lam * (t - self.t0))
+        e = math.exp(self.lam * (t - self.t0))
         S = self.S
         return max(S[0] + e * S[1] + e * e * S[2], 0.0) / self.n
 

@@ -21,12 +21,15 @@ ABS_ERROR_LABEL = r"error $\frac{1}{n}\sum_i \|x_i - x^*\|^2$"
 
 
 def plot_convergence(histories: Sequence[History], axes: Sequence[Any] | None = None,
-                     relative: bool = True, title: str = "", log_comms: bool = False) -> Any:
+                     relative: bool = True, title: str = "", log_comms: bool | None = None,
+                     log_grads: bool | None = None) -> Any:
     """Error vs local gradients (left) and vs edge activations (right), one line per run.
 
-    The y-axis says which error (relative to the start, or ``(1/n) sum_i ||x_i - x*||^2``);
-    ``title`` goes above both panels; ``log_comms`` puts the communications on a log axis,
-    where a constant factor between runs shows as a constant shift.
+    The y-axis (always logarithmic) says which error: relative to the start, or
+    ``(1/n) sum_i ||x_i - x*||^2``; ``title`` goes above both panels. ``log_comms`` and
+    ``log_grads`` put that x-axis on a log scale, where a constant factor between runs shows as
+    a constant shift; ``None`` (the default) chooses it when the axis spans more than two
+    decades (runs of a few hundred to a million communications).
     """
     import matplotlib.pyplot as plt
 
@@ -38,12 +41,13 @@ def plot_convergence(histories: Sequence[History], axes: Sequence[Any] | None = 
         err = h.relative_error if relative else h.error
         for ax, x in zip(axes, (h.grads, h.comms)):
             ax.semilogy(x, err, label=h.method)
-    for ax, xlabel in zip(axes, ("local gradients (all workers)",
-                                 "communications (edge activations)")):
+    for ax, xlabel, log, key in zip(axes, ("local gradients (all workers)",
+                                           "communications (edge activations)"),
+                                    (log_grads, log_comms), ("grads", "comms")):
         ax.set_xlabel(xlabel)
         ax.grid(True, which="both", alpha=0.3)
-    if log_comms:
-        axes[-1].set_xscale("log")
+        if log if log is not None else _spans_decades(getattr(h, key) for h in histories):
+            ax.set_xscale("log")
     axes[0].set_ylabel(ERROR_LABEL if relative else ABS_ERROR_LABEL)
     axes[-1].legend(fontsize="small")
     if title:
@@ -52,13 +56,21 @@ def plot_convergence(histories: Sequence[History], axes: Sequence[Any] | None = 
     return fig
 
 
+def _spans_decades(series, decades: float = 2.0) -> bool:
+    """True when the positive values of all ``series`` together span more than ``decades``."""
+    positive = [v for x in series for v in x if v > 0]
+    return bool(positive) and max(positive) > 10 ** decades * min(positive)
+
+
 def save_convergence_plot(histories: Sequence[History], path: str | os.PathLike,
-                          relative: bool = True, title: str = "") -> Path:
+                          relative: bool = True, title: str = "", log_comms: bool | None = None,
+                          log_grads: bool | None = None) -> Path:
     """Write :func:`plot_convergence` to ``path`` (format from its suffix), atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
-    return _save(plot_convergence(histories, relative=relative, title=title), path)
+    return _save(plot_convergence(histories, relative=relative, title=title, log_comms=log_comms,
+                                  log_grads=log_grads), path)
 
 
 def _save(fig: Any, path: str | os.PathLike) -> Path:

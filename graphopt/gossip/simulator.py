@@ -220,15 +220,18 @@ class Tracker:
         h.time.append(float(t))
         h.grads.append(self.grads)
         h.comms.append(self.comms)
-        h.error.append(float(error))
         h.wall.append(wall)
+        errors = h.error
+        errors.append(float(error))
         if not math.isfinite(error):
             h.stop_reason = "diverged"
-        elif len(h.error) > 1 and error <= self.tol * h.error[0]:
+        elif error <= self.tol * errors[0] and len(errors) > 1:
             h.stop_reason = "tol"
         elif wall >= self.max_wall:
             h.stop_reason = "max_wall"
-        return bool(h.stop_reason)
+        else:
+            return False
+        return True
 
     def exhausted(self, t: float) -> bool:
         """True once a count or time budget is used up (checked after each event)."""
@@ -294,9 +297,12 @@ def drive(tracker: Tracker, rng: np.random.Generator, num_nodes: int,
     if tracker.record(t, checkpoint(t)):
         return t
     every = tracker.record_every
-    # Budgets are compared inline: this loop runs once per event.
-    max_grads, max_comms = tracker.max_grads, tracker.max_comms
-    next_check = min(every, tracker.max_events)
+    # Budgets are compared inline and the tracker's methods bound once: this loop runs once per
+    # event, and with record_every=1 the checkpoint branch does too.
+    max_events, max_grads, max_comms = tracker.max_events, tracker.max_grads, tracker.max_comms
+    record, exhausted = tracker.record, tracker.exhausted
+    show_bar = not tracker._bar.disable
+    next_check = min(every, max_events)
     for seg, t0, t1 in time_segments(topologies, period, tracker.max_time):
         topo = topologies[seg]
         ei, ej = topo.edges[:, 0].tolist(), topo.edges[:, 1].tolist()
@@ -310,13 +316,17 @@ def drive(tracker: Tracker, rng: np.random.Generator, num_nodes: int,
                 tracker.events += 1
                 if (tracker.events >= next_check or tracker.grads >= max_grads
                         or tracker.comms >= max_comms):
-                    tracker.sync_bar()
-                    if tracker.exhausted(t):
-                        tracker.record(t, checkpoint(t))
+                    if show_bar:
+                        tracker.sync_bar()
+                    events = tracker.events
+                    # Event times stay below the segment's end, so only a count can run out here.
+                    if ((events >= max_events or tracker.grads >= max_grads
+                         or tracker.comms >= max_comms) and exhausted(t)):
+                        record(t, checkpoint(t))
                         return t
-                    if tracker.events % every == 0 and tracker.record(t, checkpoint(t)):
+                    if events % every == 0 and record(t, checkpoint(t)):
                         return t
-                    next_check = min(tracker.events + every, tracker.max_events)
+                    next_check = min(events + every, max_events)
     tracker.history.stop_reason = "max_time"
     tracker.record(t, checkpoint(t))
     return t
