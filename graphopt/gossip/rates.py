@@ -279,32 +279,33 @@ def _edge_quadratic(apply: Any, n: int, edges: np.ndarray) -> np.ndarray:
     return diag[i] + diag[j] - 2.0 * cross
 
 
-def _dual_bound(resist: np.ndarray, mu: np.ndarray, h: np.ndarray, g: np.ndarray) -> float:
-    """Lagrangian lower bound on ``min Σλ s.t. max_e R_e(λ) ≤ λ2(λ)``.
+def _dual_bound(resist: np.ndarray, nu: np.ndarray, h: np.ndarray, g: np.ndarray,
+                trace_x: float) -> float:
+    """Lagrangian lower bound on ``min Σλ s.t. max_e R_e(λ) ≤ λ2(λ)`` from the SDP's dual.
 
-    For multipliers ``μ ≥ 0`` on the resistance constraints (``Σμ = 1``), a matrix ``X ⪰ 0``
-    with ``tr X = 1``, ``X 1 = 0`` for ``λ2(Λ) = min_X ⟨Λ, X⟩``, and any potentials ``y_e``
-    in ``R_e(λ) = max_y 2 yᵀb_e − yᵀΛy``, weak duality gives, for every ``α, γ > 0``,
-
-        Σλ ≥ 2 α γ Σ_e μ_e y_eᵀ b_e   whenever   α (b_kᵀ X b_k + γ² Σ_e μ_e (b_kᵀ y_e)²) ≤ 1 ∀k.
-
-    With ``y_e = Λ⁺ b_e`` at the current rates, ``resist = y_eᵀ b_e``, ``h_k = Σ μ_e (b_kᵀ y_e)²``
-    and ``g_k = b_kᵀ X b_k``, this is ``2 γ μᵀR / max_k (g_k + γ² h_k)``, maximised over ``γ``
-    (any ``γ`` gives a valid bound; at a KKT point the best one is tight).
+    The SDP's dual (``Λ − tP ⪰ 0`` with multiplier ``X ⪰ 0``, ``X 1 = 0``; each Schur block
+    ``[[Λ + J, b_e], [b_eᵀ, t]] ⪰ 0`` with ``[[y_e y_eᵀ/s_e, −y_e], [−y_eᵀ, s_e]]``) gives, by
+    weak duality, ``Σλ ≥ 2 Σ_e y_eᵀ b_e`` whenever ``b_kᵀ X b_k + Σ_e (b_kᵀ y_e)²/s_e ≤ 1`` for
+    every edge ``k`` and ``Σ_e s_e ≤ tr X``. Take ``y_e = a_e Λ₀⁺ b_e`` at the current rates
+    (any ``Λ₀`` is allowed) and ``ν_e = a_e²/s_e``: the constraint reads
+    ``g_k + h_k ≤ 1`` with ``g_k = b_kᵀ X b_k`` and ``h_k = Σ_e ν_e (b_kᵀ Λ₀⁺ b_e)²``, and the
+    best ``s`` (Cauchy–Schwarz, ``s_e ∝ ν_e R_e²``) makes the bound ``2 sqrt(tr X · Σ ν_e R_e²)``.
+    Scaling ``X`` and ``ν`` by ``α`` and ``1`` keeps every choice valid once divided by
+    ``max_k (α g_k + h_k)``; the best ``α`` is searched on a grid (any ``α`` is valid, and at
+    the SDP's dual optimum the bound is tight).
     """
-    a = float(mu @ resist)
+    a = float(trace_x * (nu @ resist ** 2))
     if not a > 0:
         return 0.0
 
-    def bound(log_gamma: np.ndarray) -> np.ndarray:
-        gam = np.exp(log_gamma)
-        return np.array([2 * x * a / np.max(g + x * x * h) for x in gam])
+    def bound(log_alpha: np.ndarray) -> np.ndarray:
+        return np.array([2 * np.sqrt(x * a) / np.max(x * g + h) for x in np.exp(log_alpha)])
 
-    center = 0.5 * np.log(max(g.max(), 1e-300) / max(h.max(), 1e-300))
-    grid = center + np.linspace(-8, 8, 65)
+    center = np.log(max(h.max(), 1e-300) / max(g.max(), 1e-300))
+    grid = center + np.linspace(-16, 16, 65)
     vals = bound(grid)
     best = int(np.argmax(vals))
-    fine = grid[best] + np.linspace(-0.25, 0.25, 51)
+    fine = grid[best] + np.linspace(-0.5, 0.5, 51)
     return float(max(vals.max(), bound(fine).max()))
 
 
@@ -355,9 +356,10 @@ class _SmoothedRatio:
         gu = ((vecs[i] - vecs[j]) ** 2) @ (u / vals)
         grad = -hc - gu + 2.0 / total
         exact = res.max() / vals[0] * total ** 2
-        mu = np.zeros(len(lam))
-        mu[active] = c / c.sum()
-        lower = _dual_bound(res, mu, np.maximum(hc, 0.0) / c.sum(), gu / (u / vals).sum())
+        nu = np.zeros(len(lam))
+        nu[active] = c
+        # X = Σ_i (u_i/λ_i) v_i v_iᵀ: unit eigenvectors ⊥ 1, so tr X = Σ u_i/λ_i.
+        lower = _dual_bound(res, nu, np.maximum(hc, 0.0), gu, float((u / vals).sum()))
         return float(g_val), lam * grad, float(exact), len(active), lower
 
 
