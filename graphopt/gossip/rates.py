@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.optimize import minimize
+from scipy.optimize import linprog, minimize, minimize_scalar
 from scipy.special import logsumexp, softmax
 from tqdm.auto import tqdm
 
@@ -60,6 +60,11 @@ _DEFAULT_SOLVERS = ("CLARABEL", "SCS")
 _BLOCK = 512
 # Clarabel's default 1e-8 tolerances stall at "almost solved" on these LMIs; 1e-7 reaches
 # "optimal" in fewer iterations with the same objective to ~1e-8 relative.
+# Certificate LP (:func:`_packing_bound`): edges whose resistance is within this fraction of the
+# largest carry a multiplier, at most this many; eigenvalues within this fraction of λ2 count
+# as one multiple eigenvalue; entries of A below this fraction of their column's largest are
+# left out of the LP (not of the bound).
+_LP_RESIST_BAND, _LP_MAX_EDGES, _LP_EIG_BAND, _LP_DROP = 0.02, 2000, 0.1, 1e-4
 _SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
                    "SCS": {"eps_abs": 1e-6, "eps_rel": 1e-6}}
 
@@ -291,22 +296,83 @@ def _dual_bound(resist: np.ndarray, nu: np.ndarray, h: np.ndarray, g: np.ndarray
     ``g_k + h_k ≤ 1`` with ``g_k = b_kᵀ X b_k`` and ``h_k = Σ_e ν_e (b_kᵀ Λ₀⁺ b_e)²``, and the
     best ``s`` (Cauchy–Schwarz, ``s_e ∝ ν_e R_e²``) makes the bound ``2 sqrt(tr X · Σ ν_e R_e²)``.
     Scaling ``X`` and ``ν`` by ``α`` and ``1`` keeps every choice valid once divided by
-    ``max_k (α g_k + h_k)``; the best ``α`` is searched on a grid (any ``α`` is valid, and at
-    the SDP's dual optimum the bound is tight).
+    ``max_k (α g_k + h_k)``; any ``α`` is valid, the best one is searched for, and at the SDP's
+    dual optimum the bound is tight.
     """
     a = float(trace_x * (nu @ resist ** 2))
-    if not a > 0:
+    if not a > 0 or not g.max() > 0:
         return 0.0
+    # With X scaled by s², the bound is 2 sqrt(a) / max_k (g_k s + h_k / s): each term is convex
+    # in s > 0, so their max is too, and a coarse grid then a bounded Brent search find its
+    # minimum (sharp: a kink where the rows led by X meet those led by ν).
 
-    def bound(log_alpha: np.ndarray) -> np.ndarray:
-        return np.array([2 * np.sqrt(x * a) / np.max(x * g + h) for x in np.exp(log_alpha)])
+    def worst(s: float) -> float:
+        return float(np.max(g * s + h / s))
 
-    center = np.log(max(h.max(), 1e-300) / max(g.max(), 1e-300))
-    grid = center + np.linspace(-16, 16, 65)
-    vals = bound(grid)
-    best = int(np.argmax(vals))
-    fine = grid[best] + np.linspace(-0.5, 0.5, 51)
-    return float(max(vals.max(), bound(fine).max()))
+    center = 0.5 * np.log(max(h.max(), 1e-300) / g.max())
+    grid = np.exp(center + np.linspace(-8, 8, 33))
+    k = int(np.argmin([worst(s) for s in grid]))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    best = minimize_scalar(worst, bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-12 * hi, "maxiter": 500})
+    return float(2 * np.sqrt(a) / min(best.fun, worst(grid[k])))
+
+
+def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_eigs: int,
+                   deadline: float = np.inf) -> float:
+    """A sharper certificate at fixed rates: the best multipliers of :func:`_dual_bound` by a
+    packing LP, then the bound those multipliers give (valid whatever the LP returns).
+
+    With ``y_e`` fixed to ``Λ⁺ b_e`` at ``lam`` (put on the threshold, ``t = max R = λ2``) and
+    ``X = Σ_j x_j v_j v_jᵀ`` over unit vectors ``v_j ⊥ 1`` of the low eigenspace (eigenvectors
+    and, for near-multiple eigenvalues, their ±45° rotations, which reach off-diagonal terms),
+    the multipliers are feasible when ``Σ_e ν_e A_ke + Σ_j x_j (b_kᵀ v_j)² ≤ 1`` for every
+    edge ``k`` (``A_ke = (b_kᵀ Λ⁺ b_e)²``). The LP maximises ``Σ x_j + Σ ν_e R_e²/t²``, which
+    bounds ``2 sqrt(tr X · Σ ν_e R_e²)/t`` from above (AM-GM) with equality at the SDP's dual
+    optimum, over ``ν`` on the edges of near-largest resistance only (the others carry no
+    multiplier at the optimum). Small entries of ``A`` are dropped from the LP to keep it sparse;
+    the bound itself is evaluated with the exact ``A``, so the dropping costs tightness only.
+    """
+    i, j = edges[:, 0], edges[:, 1]
+    lap = laplacian_from_edges(n, edges, lam)
+    pinv, solver = _pinv(lap, dense, deadline)
+    res = pinv[i, i] + pinv[j, j] - 2.0 * pinv[i, j]
+    vals, vecs = _lowest_from_pinv(lap, pinv, num_eigs)
+    _check_deadline(deadline)
+    t = vals[0]
+    scale = np.sqrt(res.max() / t)  # onto the threshold: R → R/s, λ2 → s λ2, Λ⁺ → Λ⁺/s
+    res, t, pinv = res / scale, t * scale, pinv / scale
+    support = np.flatnonzero(res >= (1 - _LP_RESIST_BAND) * t)
+    support = support[np.argsort(-res[support])][:_LP_MAX_EDGES]
+    cross = pinv[:, i[support]] - pinv[:, j[support]]
+    a = (cross[i] - cross[j]) ** 2  # (E, |S|): A_ke for e in the support
+    del cross
+    low = vecs[:, vals <= (1 + _LP_EIG_BAND) * vals[0]]
+    dirs = [low[:, c] for c in range(low.shape[1])]
+    for c in range(low.shape[1]):
+        for d in range(c + 1, low.shape[1]):
+            dirs += [(low[:, c] + low[:, d]) / np.sqrt(2), (low[:, c] - low[:, d]) / np.sqrt(2)]
+    gmat = np.stack([(v[i] - v[j]) ** 2 for v in dirs], axis=1)
+    full = np.hstack([a, gmat])
+    sparse = sp.csr_matrix(np.where(full >= _LP_DROP * full.max(axis=0), full, 0.0))
+    weights = np.r_[res[support] ** 2 / t ** 2, np.ones(len(dirs))]
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise _TimeUp
+    options = {} if not np.isfinite(left) else {"time_limit": float(left)}
+    # tr X = Σ ν_e R_e²/t², as at the SDP's dual optimum: otherwise the LP may stop anywhere on
+    # a face of optima whose AM-GM slack leaves the bound loose.
+    lp = linprog(-weights, A_ub=sparse, b_ub=np.ones(len(edges)),
+                 A_eq=(weights * np.r_[-np.ones(len(support)), np.ones(len(dirs))])[None],
+                 b_eq=[0.0], bounds=(0, None), method="highs-ipm", options=options)
+    if lp.x is None:
+        _check_deadline(deadline)
+        return 0.0
+    x = np.maximum(lp.x, 0.0)
+    nu = np.zeros(len(edges))
+    nu[support] = x[:len(support)]
+    xd = x[len(support):]
+    return _dual_bound(res, nu, a @ x[:len(support)], gmat @ xd, float(xd.sum()))
 
 
 class _SmoothedRatio:
