@@ -64,7 +64,9 @@ _BLOCK = 512
 # largest carry a multiplier, at most this many; eigenvalues within this fraction of λ2 count
 # as one multiple eigenvalue; entries of A below this fraction of their column's largest are
 # left out of the LP (not of the bound).
-_LP_RESIST_BAND, _LP_MAX_EDGES, _LP_EIG_BAND, _LP_DROP = 0.02, 2000, 0.1, 1e-4
+_LP_RESIST_BAND, _LP_MAX_EDGES, _LP_EIG_BAND, _LP_DROP = 0.02, 1000, 0.1, 1e-4
+# Share of a time limit kept for that LP.
+_CERTIFY_SHARE = 0.15
 _SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
                    "SCS": {"eps_abs": 1e-6, "eps_rel": 1e-6}}
 
@@ -443,11 +445,15 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     up to ``max_iter`` iterations or until the relative decrease falls below ``tol``. Every
     evaluation also gives a Lagrangian lower bound on the optimal total (see
     :class:`RateCertificate`); the run stops once the certified relative gap is at most
-    ``gap_tol``. The best iterate by the exact (unsmoothed) total is returned, scaled onto the
+    ``gap_tol``. Otherwise a final packing LP picks the best multipliers at the best design
+    (:func:`_packing_bound`), which bounds much more tightly than those of an unconverged
+    stage. The best iterate by the exact (unsmoothed) total is returned, scaled onto the
     threshold or to ``budget``.
 
-    ``time_limit`` (wall-clock seconds) stops early with the best iterate so far; it is checked
-    between blocks of linear solves, so it is overshot by at most one block and one eigensolve.
+    ``time_limit`` (wall-clock seconds) stops early with the best iterate so far: each stage
+    gets an equal share of the first 85% (a stage that runs out hands over to the next, sharper
+    one) and the final LP the rest. It is checked between blocks of linear solves and passed to
+    the LP solver, so it is overshot by at most one block and one eigensolve.
     An unfinished run (time limit or ``max_iter`` before ``gap_tol``) warns with its certified
     gap; a time limit too short for even one evaluation raises ``TimeoutError``.
     ``return_history`` adds the list of :class:`FirstOrderStep`, ``return_certificate`` the
@@ -481,8 +487,11 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
         u = np.log(lam0 / lam0.sum())
     dense = n <= DENSE_MAX_NODES if method == "auto" else method == "dense"
     deadline = np.inf if time_limit is None else start + float(time_limit)
+    # The last share of a time limit is kept for the LP certificate at the best design.
+    search_end = np.inf if time_limit is None else start + (1 - _CERTIFY_SHARE) * float(time_limit)
     # A whole multiple eigenspace must enter the smoothed λ2 for its gradient to be symmetric.
-    objective = _SmoothedRatio(n, edges, dense, num_eigs=min(n - 1, 16), deadline=deadline)
+    num_eigs = min(n - 1, 16)
+    objective = _SmoothedRatio(n, edges, dense, num_eigs=num_eigs)
     history: list[FirstOrderStep] = []
     best = {"exact": np.inf, "u": u, "lower": 0.0}
     last: dict[str, Any] = {}
@@ -494,7 +503,16 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     class _Converged(Exception):
         pass
 
-    for beta in betas:
+    def gap_reached() -> bool:
+        return 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol
+
+    for stage, beta in enumerate(betas):
+        # Under a time limit each smoothing stage gets an equal share of what is left: a stage
+        # that runs out moves on to a sharper smoothing instead of ending the search in the
+        # first, loosest one.
+        now = time.perf_counter()
+        objective.deadline = now + (search_end - now) / (len(betas) - stage)
+
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             nonlocal evaluations
             if last.get("beta") == beta and np.array_equal(x, last["x"]):
@@ -507,7 +525,7 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
             best["lower"] = max(best["lower"], lower)
             if exact < best["exact"]:
                 best.update(exact=exact, u=x.copy())
-            if 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol:
+            if gap_reached():
                 raise _Converged
             return value, grad
 
@@ -521,17 +539,30 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
         try:
             result = minimize(fun, u, jac=True, method="L-BFGS-B", callback=record,
                               options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
+            u = result.x - result.x.max()
         except _TimeUp:
-            stopped_by = "time_limit"
-            break
+            if time.perf_counter() >= search_end:
+                stopped_by = "time_limit"
+                break
+            u = best["u"] - best["u"].max()
         except _Converged:
             stopped_by = "gap"
             break
-        u = result.x - result.x.max()
     bar.close()
     if not np.isfinite(best["exact"]):
         raise TimeoutError(f"time_limit={time_limit} s ran out before the first evaluation of "
                            f"the rates on {n} nodes; no design or bound to return")
+    if stopped_by != "gap":
+        # The multipliers of a smoothing stage that has not converged bound loosely; the LP
+        # picks the best ones for the best design (also when the time limit stopped the search).
+        try:
+            lam = np.exp(best["u"] - best["u"].max())
+            best["lower"] = max(best["lower"],
+                                _packing_bound(n, edges, lam, dense, num_eigs, deadline))
+        except _TimeUp:
+            stopped_by = "time_limit"
+        if gap_reached():
+            stopped_by = "gap"
     total = float(np.sqrt(best["exact"]))
     lam = np.exp(best["u"] - best["u"].max())
     rates = lam * (total / lam.sum())  # exactly on the threshold: ρ(sλ) = ρ(λ)/s²
