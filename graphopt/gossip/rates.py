@@ -65,6 +65,7 @@ _BLOCK = 512
 # as one multiple eigenvalue; entries of A below this fraction of their column's largest are
 # left out of the LP (not of the bound).
 _LP_RESIST_BAND, _LP_MAX_EDGES, _LP_EIG_BAND, _LP_DROP = 0.02, 1000, 0.1, 1e-4
+_LP_MAX_ENTRIES = 2 * 10**7
 # Share of a time limit kept for that LP.
 _CERTIFY_SHARE = 0.15
 _SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
@@ -345,7 +346,9 @@ def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_
     scale = np.sqrt(res.max() / t)  # onto the threshold: R → R/s, λ2 → s λ2, Λ⁺ → Λ⁺/s
     res, t, pinv = res / scale, t * scale, pinv / scale
     support = np.flatnonzero(res >= (1 - _LP_RESIST_BAND) * t)
-    support = support[np.argsort(-res[support])][:_LP_MAX_EDGES]
+    # A is dense (E × |S|): past ~10^5 edges the cap on its entries, not _LP_MAX_EDGES, binds.
+    cap = max(1, min(_LP_MAX_EDGES, _LP_MAX_ENTRIES // len(edges)))
+    support = support[np.argsort(-res[support])][:cap]
     cross = pinv[:, i[support]] - pinv[:, j[support]]
     a = (cross[i] - cross[j]) ** 2  # (E, |S|): A_ke for e in the support
     del cross
@@ -355,8 +358,9 @@ def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_
         for d in range(c + 1, low.shape[1]):
             dirs += [(low[:, c] + low[:, d]) / np.sqrt(2), (low[:, c] - low[:, d]) / np.sqrt(2)]
     gmat = np.stack([(v[i] - v[j]) ** 2 for v in dirs], axis=1)
-    full = np.hstack([a, gmat])
-    sparse = sp.csr_matrix(np.where(full >= _LP_DROP * full.max(axis=0), full, 0.0))
+    keep = a >= _LP_DROP * a.max(axis=0)
+    sparse = sp.hstack([sp.csr_matrix(np.where(keep, a, 0.0)), sp.csr_matrix(gmat)]).tocsr()
+    del keep
     weights = np.r_[res[support] ** 2 / t ** 2, np.ones(len(dirs))]
     left = deadline - time.perf_counter()
     if left <= 0:
