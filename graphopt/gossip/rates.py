@@ -66,8 +66,8 @@ _BLOCK = 512
 # left out of the LP (not of the bound).
 _LP_RESIST_BAND, _LP_MAX_EDGES, _LP_EIG_BAND, _LP_DROP = 0.02, 1000, 0.1, 1e-4
 _LP_MAX_ENTRIES = 2 * 10**7
-# Share of a time limit kept for that LP.
-_CERTIFY_SHARE = 0.15
+# Share of a time limit kept for that LP; evaluations a smoothing stage is given at least.
+_CERTIFY_SHARE, _MIN_STAGE_EVALS = 0.15, 20
 _SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
                    "SCS": {"eps_abs": 1e-6, "eps_rel": 1e-6}}
 
@@ -455,8 +455,8 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     threshold or to ``budget``.
 
     ``time_limit`` (wall-clock seconds) stops early with the best iterate so far: each stage
-    gets an equal share of the first 85% (a stage that runs out hands over to the next, sharper
-    one) and the final LP the rest. It is checked between blocks of linear solves and passed to
+    gets an equal share of the first 85%, but at least time for 20 evaluations (a stage that
+    runs out hands over to the next, sharper one), and the final LP the rest. It is checked between blocks of linear solves and passed to
     the LP solver, so it is overshot by at most one block and one eigensolve.
     An unfinished run (time limit or ``max_iter`` before ``gap_tol``) warns with its certified
     gap; a time limit too short for even one evaluation raises ``TimeoutError``.
@@ -510,12 +510,21 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     def gap_reached() -> bool:
         return 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol
 
+    def stage_deadline(stage: int, stage_start: float) -> float:
+        # Under a time limit each smoothing stage gets an equal share of what is left, so that
+        # the search reaches the sharper smoothings instead of ending in the first, loosest one;
+        # but at least _MIN_STAGE_EVALS evaluations where they fit, since L-BFGS makes no
+        # progress in a handful of steps.
+        left = search_end - stage_start
+        share = left / (len(betas) - stage)
+        if evaluations:
+            per_eval = (time.perf_counter() - start) / evaluations
+            share = max(share, min(left, _MIN_STAGE_EVALS * per_eval))
+        return stage_start + share
+
     for stage, beta in enumerate(betas):
-        # Under a time limit each smoothing stage gets an equal share of what is left: a stage
-        # that runs out moves on to a sharper smoothing instead of ending the search in the
-        # first, loosest one.
-        now = time.perf_counter()
-        objective.deadline = now + (search_end - now) / (len(betas) - stage)
+        stage_start = time.perf_counter()
+        objective.deadline = stage_deadline(stage, stage_start)
 
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             nonlocal evaluations
@@ -524,6 +533,8 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
             # G is scale-free, so shifting log λ by its max only guards exp against overflow.
             value, grad, exact, active, lower = objective(np.exp(x - x.max()), beta)
             evaluations += 1
+            if evaluations == 1:  # the first evaluation prices the others
+                objective.deadline = stage_deadline(stage, stage_start)
             last.update(x=x.copy(), beta=beta, value=value, grad=grad, exact=exact,
                         active=active)
             best["lower"] = max(best["lower"], lower)
