@@ -252,6 +252,7 @@ def test_certificate_brackets_the_sdp_and_is_tight_at_its_optimum(name, barbell,
     # lower bound <= SDP optimum <= returned design, whatever the run reached.
     assert cert.lower_bound <= sdp.sum() * (1 + 1e-7)
     assert sdp.sum() <= fo.sum() * (1 + 1e-7)
+    assert fo.sum() <= sdp.sum() * (1 + 1e-4)  # the goal: within 1e-4 of the SDP
     # At the SDP's own design the LP's multipliers close the gap up to the solver's tolerance
     # and the LP's dropped entries: a loose scale search (or the wrong dual) would leave ~1e-3.
     at_optimum = _packing_bound(g.num_nodes, edges, sdp, True, g.num_nodes - 1)

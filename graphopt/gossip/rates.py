@@ -436,7 +436,7 @@ class _SmoothedRatio:
 
 
 def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = None,
-                      betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0),
+                      betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0, 1e4, 3e4),
                       max_iter: int = 300, tol: float = 1e-10, time_limit: float | None = None,
                       method: Method = "auto", progress: bool = True, return_history: bool = False,
                       gap_tol: float = 1e-4, return_certificate: bool = False) -> Any:
