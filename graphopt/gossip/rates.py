@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-from scipy.optimize import minimize
+from scipy.optimize import linprog, minimize, minimize_scalar
 from scipy.special import logsumexp, softmax
 from tqdm.auto import tqdm
 
@@ -60,6 +60,14 @@ _DEFAULT_SOLVERS = ("CLARABEL", "SCS")
 _BLOCK = 512
 # Clarabel's default 1e-8 tolerances stall at "almost solved" on these LMIs; 1e-7 reaches
 # "optimal" in fewer iterations with the same objective to ~1e-8 relative.
+# Certificate LP (:func:`_packing_bound`): edges whose resistance is within this fraction of the
+# largest carry a multiplier, at most this many; eigenvalues within this fraction of λ2 count
+# as one multiple eigenvalue; entries of A below this fraction of their column's largest are
+# left out of the LP (not of the bound).
+_LP_RESIST_BAND, _LP_MAX_EDGES, _LP_EIG_BAND, _LP_DROP = 0.02, 1000, 0.1, 1e-4
+_LP_MAX_ENTRIES = 2 * 10**7
+# Share of a time limit kept for that LP; evaluations a smoothing stage is given at least.
+_CERTIFY_SHARE, _MIN_STAGE_EVALS = 0.15, 20
 _SOLVER_OPTIONS = {"CLARABEL": {"tol_gap_abs": 1e-7, "tol_gap_rel": 1e-7, "tol_feas": 1e-7},
                    "SCS": {"eps_abs": 1e-6, "eps_rel": 1e-6}}
 
@@ -279,33 +287,98 @@ def _edge_quadratic(apply: Any, n: int, edges: np.ndarray) -> np.ndarray:
     return diag[i] + diag[j] - 2.0 * cross
 
 
-def _dual_bound(resist: np.ndarray, mu: np.ndarray, h: np.ndarray, g: np.ndarray) -> float:
-    """Lagrangian lower bound on ``min Σλ s.t. max_e R_e(λ) ≤ λ2(λ)``.
+def _dual_bound(resist: np.ndarray, nu: np.ndarray, h: np.ndarray, g: np.ndarray,
+                trace_x: float) -> float:
+    """Lagrangian lower bound on ``min Σλ s.t. max_e R_e(λ) ≤ λ2(λ)`` from the SDP's dual.
 
-    For multipliers ``μ ≥ 0`` on the resistance constraints (``Σμ = 1``), a matrix ``X ⪰ 0``
-    with ``tr X = 1``, ``X 1 = 0`` for ``λ2(Λ) = min_X ⟨Λ, X⟩``, and any potentials ``y_e``
-    in ``R_e(λ) = max_y 2 yᵀb_e − yᵀΛy``, weak duality gives, for every ``α, γ > 0``,
-
-        Σλ ≥ 2 α γ Σ_e μ_e y_eᵀ b_e   whenever   α (b_kᵀ X b_k + γ² Σ_e μ_e (b_kᵀ y_e)²) ≤ 1 ∀k.
-
-    With ``y_e = Λ⁺ b_e`` at the current rates, ``resist = y_eᵀ b_e``, ``h_k = Σ μ_e (b_kᵀ y_e)²``
-    and ``g_k = b_kᵀ X b_k``, this is ``2 γ μᵀR / max_k (g_k + γ² h_k)``, maximised over ``γ``
-    (any ``γ`` gives a valid bound; at a KKT point the best one is tight).
+    The SDP's dual (``Λ − tP ⪰ 0`` with multiplier ``X ⪰ 0``, ``X 1 = 0``; each Schur block
+    ``[[Λ + J, b_e], [b_eᵀ, t]] ⪰ 0`` with ``[[y_e y_eᵀ/s_e, −y_e], [−y_eᵀ, s_e]]``) gives, by
+    weak duality, ``Σλ ≥ 2 Σ_e y_eᵀ b_e`` whenever ``b_kᵀ X b_k + Σ_e (b_kᵀ y_e)²/s_e ≤ 1`` for
+    every edge ``k`` and ``Σ_e s_e ≤ tr X``. Take ``y_e = a_e Λ₀⁺ b_e`` at the current rates
+    (any ``Λ₀`` is allowed) and ``ν_e = a_e²/s_e``: the constraint reads
+    ``g_k + h_k ≤ 1`` with ``g_k = b_kᵀ X b_k`` and ``h_k = Σ_e ν_e (b_kᵀ Λ₀⁺ b_e)²``, and the
+    best ``s`` (Cauchy–Schwarz, ``s_e ∝ ν_e R_e²``) makes the bound ``2 sqrt(tr X · Σ ν_e R_e²)``.
+    Scaling ``X`` and ``ν`` by ``α`` and ``1`` keeps every choice valid once divided by
+    ``max_k (α g_k + h_k)``; any ``α`` is valid, the best one is searched for, and at the SDP's
+    dual optimum the bound is tight.
     """
-    a = float(mu @ resist)
-    if not a > 0:
+    a = float(trace_x * (nu @ resist ** 2))
+    if not a > 0 or not g.max() > 0:
         return 0.0
+    # With X scaled by s², the bound is 2 sqrt(a) / max_k (g_k s + h_k / s): each term is convex
+    # in s > 0, so their max is too, and a coarse grid then a bounded Brent search find its
+    # minimum (sharp: a kink where the rows led by X meet those led by ν).
 
-    def bound(log_gamma: np.ndarray) -> np.ndarray:
-        gam = np.exp(log_gamma)
-        return np.array([2 * x * a / np.max(g + x * x * h) for x in gam])
+    def worst(s: float) -> float:
+        return float(np.max(g * s + h / s))
 
-    center = 0.5 * np.log(max(g.max(), 1e-300) / max(h.max(), 1e-300))
-    grid = center + np.linspace(-8, 8, 65)
-    vals = bound(grid)
-    best = int(np.argmax(vals))
-    fine = grid[best] + np.linspace(-0.25, 0.25, 51)
-    return float(max(vals.max(), bound(fine).max()))
+    center = 0.5 * np.log(max(h.max(), 1e-300) / g.max())
+    grid = np.exp(center + np.linspace(-8, 8, 33))
+    k = int(np.argmin([worst(s) for s in grid]))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
+    best = minimize_scalar(worst, bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-12 * hi, "maxiter": 500})
+    return float(2 * np.sqrt(a) / min(best.fun, worst(grid[k])))
+
+
+def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_eigs: int,
+                   deadline: float = np.inf) -> float:
+    """A sharper certificate at fixed rates: the best multipliers of :func:`_dual_bound` by a
+    packing LP, then the bound those multipliers give (valid whatever the LP returns).
+
+    With ``y_e`` fixed to ``Λ⁺ b_e`` at ``lam`` (put on the threshold, ``t = max R = λ2``) and
+    ``X = Σ_j x_j v_j v_jᵀ`` over unit vectors ``v_j ⊥ 1`` of the low eigenspace (eigenvectors
+    and, for near-multiple eigenvalues, their ±45° rotations, which reach off-diagonal terms),
+    the multipliers are feasible when ``Σ_e ν_e A_ke + Σ_j x_j (b_kᵀ v_j)² ≤ 1`` for every
+    edge ``k`` (``A_ke = (b_kᵀ Λ⁺ b_e)²``). The LP maximises ``Σ x_j + Σ ν_e R_e²/t²``, which
+    bounds ``2 sqrt(tr X · Σ ν_e R_e²)/t`` from above (AM-GM) with equality at the SDP's dual
+    optimum, over ``ν`` on the edges of near-largest resistance only (the others carry no
+    multiplier at the optimum). Small entries of ``A`` are dropped from the LP to keep it sparse;
+    the bound itself is evaluated with the exact ``A``, so the dropping costs tightness only.
+    """
+    i, j = edges[:, 0], edges[:, 1]
+    lap = laplacian_from_edges(n, edges, lam)
+    pinv, solver = _pinv(lap, dense, deadline)
+    res = pinv[i, i] + pinv[j, j] - 2.0 * pinv[i, j]
+    vals, vecs = _lowest_from_pinv(lap, pinv, num_eigs)
+    _check_deadline(deadline)
+    t = vals[0]
+    scale = np.sqrt(res.max() / t)  # onto the threshold: R → R/s, λ2 → s λ2, Λ⁺ → Λ⁺/s
+    res, t, pinv = res / scale, t * scale, pinv / scale
+    support = np.flatnonzero(res >= (1 - _LP_RESIST_BAND) * t)
+    # A is dense (E × |S|): past ~10^5 edges the cap on its entries, not _LP_MAX_EDGES, binds.
+    cap = max(1, min(_LP_MAX_EDGES, _LP_MAX_ENTRIES // len(edges)))
+    support = support[np.argsort(-res[support])][:cap]
+    cross = pinv[:, i[support]] - pinv[:, j[support]]
+    a = (cross[i] - cross[j]) ** 2  # (E, |S|): A_ke for e in the support
+    del cross
+    low = vecs[:, vals <= (1 + _LP_EIG_BAND) * vals[0]]
+    dirs = [low[:, c] for c in range(low.shape[1])]
+    for c in range(low.shape[1]):
+        for d in range(c + 1, low.shape[1]):
+            dirs += [(low[:, c] + low[:, d]) / np.sqrt(2), (low[:, c] - low[:, d]) / np.sqrt(2)]
+    gmat = np.stack([(v[i] - v[j]) ** 2 for v in dirs], axis=1)
+    keep = a >= _LP_DROP * a.max(axis=0)
+    sparse = sp.hstack([sp.csr_matrix(np.where(keep, a, 0.0)), sp.csr_matrix(gmat)]).tocsr()
+    del keep
+    weights = np.r_[res[support] ** 2 / t ** 2, np.ones(len(dirs))]
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise _TimeUp
+    options = {} if not np.isfinite(left) else {"time_limit": float(left)}
+    # tr X = Σ ν_e R_e²/t², as at the SDP's dual optimum: otherwise the LP may stop anywhere on
+    # a face of optima whose AM-GM slack leaves the bound loose.
+    lp = linprog(-weights, A_ub=sparse, b_ub=np.ones(len(edges)),
+                 A_eq=(weights * np.r_[-np.ones(len(support)), np.ones(len(dirs))])[None],
+                 b_eq=[0.0], bounds=(0, None), method="highs-ipm", options=options)
+    if lp.x is None:
+        _check_deadline(deadline)
+        return 0.0
+    x = np.maximum(lp.x, 0.0)
+    nu = np.zeros(len(edges))
+    nu[support] = x[:len(support)]
+    xd = x[len(support):]
+    return _dual_bound(res, nu, a @ x[:len(support)], gmat @ xd, float(xd.sum()))
 
 
 class _SmoothedRatio:
@@ -355,14 +428,15 @@ class _SmoothedRatio:
         gu = ((vecs[i] - vecs[j]) ** 2) @ (u / vals)
         grad = -hc - gu + 2.0 / total
         exact = res.max() / vals[0] * total ** 2
-        mu = np.zeros(len(lam))
-        mu[active] = c / c.sum()
-        lower = _dual_bound(res, mu, np.maximum(hc, 0.0) / c.sum(), gu / (u / vals).sum())
+        nu = np.zeros(len(lam))
+        nu[active] = c
+        # X = Σ_i (u_i/λ_i) v_i v_iᵀ: unit eigenvectors ⊥ 1, so tr X = Σ u_i/λ_i.
+        lower = _dual_bound(res, nu, np.maximum(hc, 0.0), gu, float((u / vals).sum()))
         return float(g_val), lam * grad, float(exact), len(active), lower
 
 
 def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = None,
-                      betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0),
+                      betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0, 1e4, 3e4),
                       max_iter: int = 300, tol: float = 1e-10, time_limit: float | None = None,
                       method: Method = "auto", progress: bool = True, return_history: bool = False,
                       gap_tol: float = 1e-4, return_certificate: bool = False) -> Any:
@@ -375,11 +449,15 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     up to ``max_iter`` iterations or until the relative decrease falls below ``tol``. Every
     evaluation also gives a Lagrangian lower bound on the optimal total (see
     :class:`RateCertificate`); the run stops once the certified relative gap is at most
-    ``gap_tol``. The best iterate by the exact (unsmoothed) total is returned, scaled onto the
+    ``gap_tol``. Otherwise a final packing LP picks the best multipliers at the best design
+    (:func:`_packing_bound`), which bounds much more tightly than those of an unconverged
+    stage. The best iterate by the exact (unsmoothed) total is returned, scaled onto the
     threshold or to ``budget``.
 
-    ``time_limit`` (wall-clock seconds) stops early with the best iterate so far; it is checked
-    between blocks of linear solves, so it is overshot by at most one block and one eigensolve.
+    ``time_limit`` (wall-clock seconds) stops early with the best iterate so far: each stage
+    gets an equal share of the first 85%, but at least time for 20 evaluations (a stage that
+    runs out hands over to the next, sharper one), and the final LP the rest. It is checked between blocks of linear solves and passed to
+    the LP solver, so it is overshot by at most one block and one eigensolve.
     An unfinished run (time limit or ``max_iter`` before ``gap_tol``) warns with its certified
     gap; a time limit too short for even one evaluation raises ``TimeoutError``.
     ``return_history`` adds the list of :class:`FirstOrderStep`, ``return_certificate`` the
@@ -413,8 +491,11 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
         u = np.log(lam0 / lam0.sum())
     dense = n <= DENSE_MAX_NODES if method == "auto" else method == "dense"
     deadline = np.inf if time_limit is None else start + float(time_limit)
+    # The last share of a time limit is kept for the LP certificate at the best design.
+    search_end = np.inf if time_limit is None else start + (1 - _CERTIFY_SHARE) * float(time_limit)
     # A whole multiple eigenspace must enter the smoothed λ2 for its gradient to be symmetric.
-    objective = _SmoothedRatio(n, edges, dense, num_eigs=min(n - 1, 16), deadline=deadline)
+    num_eigs = min(n - 1, 16)
+    objective = _SmoothedRatio(n, edges, dense, num_eigs=num_eigs)
     history: list[FirstOrderStep] = []
     best = {"exact": np.inf, "u": u, "lower": 0.0}
     last: dict[str, Any] = {}
@@ -426,7 +507,25 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     class _Converged(Exception):
         pass
 
-    for beta in betas:
+    def gap_reached() -> bool:
+        return 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol
+
+    def stage_deadline(stage: int, stage_start: float) -> float:
+        # Under a time limit each smoothing stage gets an equal share of what is left, so that
+        # the search reaches the sharper smoothings instead of ending in the first, loosest one;
+        # but at least _MIN_STAGE_EVALS evaluations where they fit, since L-BFGS makes no
+        # progress in a handful of steps.
+        left = search_end - stage_start
+        share = left / (len(betas) - stage)
+        if evaluations:
+            per_eval = (time.perf_counter() - start) / evaluations
+            share = max(share, min(left, _MIN_STAGE_EVALS * per_eval))
+        return stage_start + share
+
+    for stage, beta in enumerate(betas):
+        stage_start = time.perf_counter()
+        objective.deadline = stage_deadline(stage, stage_start)
+
         def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
             nonlocal evaluations
             if last.get("beta") == beta and np.array_equal(x, last["x"]):
@@ -434,12 +533,14 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
             # G is scale-free, so shifting log λ by its max only guards exp against overflow.
             value, grad, exact, active, lower = objective(np.exp(x - x.max()), beta)
             evaluations += 1
+            if evaluations == 1:  # the first evaluation prices the others
+                objective.deadline = stage_deadline(stage, stage_start)
             last.update(x=x.copy(), beta=beta, value=value, grad=grad, exact=exact,
                         active=active)
             best["lower"] = max(best["lower"], lower)
             if exact < best["exact"]:
                 best.update(exact=exact, u=x.copy())
-            if 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol:
+            if gap_reached():
                 raise _Converged
             return value, grad
 
@@ -453,17 +554,30 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
         try:
             result = minimize(fun, u, jac=True, method="L-BFGS-B", callback=record,
                               options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
+            u = result.x - result.x.max()
         except _TimeUp:
-            stopped_by = "time_limit"
-            break
+            if time.perf_counter() >= search_end:
+                stopped_by = "time_limit"
+                break
+            u = best["u"] - best["u"].max()
         except _Converged:
             stopped_by = "gap"
             break
-        u = result.x - result.x.max()
     bar.close()
     if not np.isfinite(best["exact"]):
         raise TimeoutError(f"time_limit={time_limit} s ran out before the first evaluation of "
                            f"the rates on {n} nodes; no design or bound to return")
+    if stopped_by != "gap":
+        # The multipliers of a smoothing stage that has not converged bound loosely; the LP
+        # picks the best ones for the best design (also when the time limit stopped the search).
+        try:
+            lam = np.exp(best["u"] - best["u"].max())
+            best["lower"] = max(best["lower"],
+                                _packing_bound(n, edges, lam, dense, num_eigs, deadline))
+        except _TimeUp:
+            stopped_by = "time_limit"
+        if gap_reached():
+            stopped_by = "gap"
     total = float(np.sqrt(best["exact"]))
     lam = np.exp(best["u"] - best["u"].max())
     rates = lam * (total / lam.sum())  # exactly on the threshold: ρ(sλ) = ρ(λ)/s²
