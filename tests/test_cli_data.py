@@ -8,7 +8,7 @@ import pytest
 
 from graphopt import Partition
 from graphopt.cli import main
-from graphopt.cli.demo import run_demo
+from graphopt.cli._demo import run_demo
 
 
 def _fields(out: str) -> dict[str, str]:
