@@ -18,8 +18,8 @@ BACKBONES = ("gcn", "gat", "gcnii")
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("lagnn", help="train LA-GCN / LA-GAT / LA-GCNII with a neighbour CVAE",
                               description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--dataset", default="cora", choices=datasets_of("planetoid"),
-                   help="Planetoid graph (public split)")
+    p.add_argument("--dataset", default="cora",
+                   help="Planetoid graph (public split): " + ", ".join(datasets_of("planetoid")))
     p.add_argument("--root", default=None, help="dataset directory (default: $GRAPHOPT_DATA)")
     p.add_argument("--backbone", choices=BACKBONES, default="gcn", help="the GNN that is augmented")
     p.add_argument("--plain", action="store_true", help="train the backbone without augmentation")
