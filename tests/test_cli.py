@@ -3,7 +3,6 @@ graph datasets only where a graph is needed, a default --parts, --threads, loggi
 
 import argparse
 import json
-import logging
 import subprocess
 import sys
 

@@ -9,12 +9,13 @@ one-rank gloo process group (127.0.0.1) and the shards its comment names, made b
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 # a section whose code mentions one of these reads real dataset files
 NEEDS_DATA = re.compile(r"load_planetoid|load_npz|mnist_pair|mnist_task|libsvm_problem|load\(|a9a")
-# sections that are quick starts: each must finish in seconds
+# sections that are quick starts: each must finish in seconds of CPU (imports included); the
+# others reproduce paper settings or start processes and are marked slow
 QUICK = {"Graph and Partition", "Cluster-GCN", "Convex ReLU networks"}
-QUICK_SECONDS = 60  # generous for a loaded 2-core CI machine; on an idle one these take seconds
+QUICK_CPU_SECONDS = 60  # measured: 3, 12 and 17 s of CPU on one thread
 
 # Set-up for blocks that run on every rank of a torch.distributed job: a one-rank group and the
 # shards the README's comment asks for (with one shard, for the one rank).
@@ -77,7 +79,8 @@ def test_readme_has_python_blocks():
     assert sum(len(b) for b in SECTIONS.values()) >= 8 and QUICK <= set(SECTIONS)
 
 
-@pytest.mark.parametrize("heading", sorted(SECTIONS))
+@pytest.mark.parametrize("heading", [h if h in QUICK else pytest.param(h, marks=pytest.mark.slow)
+                                     for h in sorted(SECTIONS)])
 def test_readme_section_runs(heading, tmp_path):
     blocks = SECTIONS[heading]
     code = "\n".join(b["code"] for b in blocks)
@@ -87,15 +90,18 @@ def test_readme_section_runs(heading, tmp_path):
     for b in blocks:
         if "load_shard(" in b["code"] and "get_rank()" in b["code"]:
             b["code"] = DISTRIBUTED_SETUP + b["code"]
-    import json
-
     (tmp_path / "blocks.json").write_text(json.dumps(blocks))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
            "MPLBACKEND": "Agg", "PYTHONWARNINGS": "ignore"}
-    start = time.perf_counter()
+    before = _children_cpu()
     out = subprocess.run([sys.executable, "-c", RUNNER, str(tmp_path / "blocks.json")], cwd=tmp_path,
-                         env=env, capture_output=True, text=True, timeout=900)
-    seconds = time.perf_counter() - start
+                         env=env, capture_output=True, text=True, timeout=1800)
+    cpu = _children_cpu() - before
     assert out.returncode == 0, f"{heading}:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
     if heading in QUICK:
-        assert seconds < QUICK_SECONDS, f"quick-start section {heading!r} took {seconds:.0f} s:\n{out.stdout}"
+        assert cpu < QUICK_CPU_SECONDS, f"quick-start section {heading!r} took {cpu:.0f} s of CPU:\n{out.stdout}"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

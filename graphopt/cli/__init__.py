@@ -22,7 +22,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 __all__ = ["main", "build_parser", "CLIError", "HelpFormatter", "datasets_of", "add_threads",
            "set_threads", "auto_parts"]

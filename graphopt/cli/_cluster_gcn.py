@@ -17,8 +17,7 @@ import torch
 from . import CLIError, auto_parts, set_threads
 from .._io import write_atomic
 from ..cluster_gcn import ClusterGCN, fit, peak_memory_mb, spectral_features, training_subgraph
-from ..graph import NORMALIZATIONS
-from ..datasets import dataset_format, list_datasets, load
+from ..datasets import dataset_format, load
 from ..partition import Partition
 
 __all__ = ["run"]
