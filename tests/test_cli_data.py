@@ -86,8 +86,8 @@ def test_demo_shows_the_four_capabilities(capsys, monkeypatch):
 
     monkeypatch.setattr(demo, "STEPS", demo.STEPS[:3])
     assert main(["demo", "--seed", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "[3]" in out and "[4]" not in out and out.splitlines()[-1].startswith("total time:")
+    out, err = capsys.readouterr()
+    assert "[3]" in out and "[4]" not in out and err.splitlines()[-1].startswith("total time:")
 
 
 def test_info_reads_a_graphsage_folder(tmp_path, capsys):

@@ -166,10 +166,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"graphopt {args.command}: interrupted", file=sys.stderr)
         return 130
-    # training commands end with their total time; ranks other than 0 stay silent
+    # training commands end with their total time, on stderr beside the progress lines so that
+    # stdout stays the result (convex-relu --json prints JSON there); ranks other than 0 stay silent
     if getattr(args, "timed", False) and os.environ.get("RANK", "0") == "0":
         print(f"total time: {time.perf_counter() - wall:.1f} s wall, "
-              f"{_cpu_seconds() - cpu:.1f} s CPU", flush=True)
+              f"{_cpu_seconds() - cpu:.1f} s CPU", file=sys.stderr, flush=True)
     return code
 
 
