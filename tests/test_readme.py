@@ -56,13 +56,17 @@ RUNNER = textwrap.dedent("""
 def readme_sections() -> dict[str, list[dict]]:
     """``##`` heading -> the python blocks under it, each with its first line number."""
     sections: dict[str, list[dict]] = {}
-    heading, block, start = "(top)", None, 0
+    heading, block, start, other_fence = "(top)", None, 0, False
     for number, line in enumerate(README.read_text(encoding="utf-8").splitlines(), 1):
         stripped = line.strip()
-        if block is None and line.startswith("## "):
+        if other_fence:  # inside a ```bash (or other) block: its "## " lines are not headings
+            other_fence = stripped != "```"
+        elif block is None and line.startswith("## "):
             heading = line[3:].strip()
         elif block is None and stripped == "```python":
             block, start, indent = [], number + 1, len(line) - len(line.lstrip())
+        elif block is None and stripped.startswith("```"):
+            other_fence = True
         elif block is not None and stripped == "```":
             sections.setdefault(heading, []).append({"line": start, "code": "\n".join(block)})
             block = None
