@@ -8,7 +8,7 @@ import pytest
 
 from graphopt import Partition
 from graphopt.cli import main
-from graphopt.cli.demo import run_demo
+from graphopt.cli._demo import run_demo
 
 
 def _fields(out: str) -> dict[str, str]:
@@ -67,14 +67,27 @@ def test_bad_parts_argument_exits_2(capsys):
     assert e.value.code == 2 and "positive integer" in capsys.readouterr().err
 
 
-def test_demo_runs_its_steps(capsys):
+def test_demo_shows_the_four_capabilities(capsys, monkeypatch):
     ctx = run_demo(seed=0)
     out = capsys.readouterr().out
-    assert "[1]" in out and "[3]" in out and "METIS cuts" in out
+    assert "[1]" in out and "[7]" in out and "METIS cuts" in out
+    results = [line for line in out.splitlines() if line.startswith("  => ")]
+    assert [r.split()[1] for r in results] == ["Cluster-GCN", "LA-GCN", "convex", "DADAO"]
     assert ctx["quotient"].num_nodes == 10
     metis, random = ctx["partitions"]["csbm", "metis"], ctx["partitions"]["csbm", "random"]
     assert metis.edge_cut() < random.edge_cut()
+    assert min(ctx["cluster_gcn"].values()) > 0.8          # 5 classes: chance is 0.2
+    assert min(ctx["lagnn"].values()) > 0.4                # 4 classes, 20 labels each: chance 0.25
+    assert min(ctx["convex"].values()) > 0.4
+    assert ctx["gossip"]["first-order optimal"] < ctx["gossip"]["uniform"]
+
+    # the command runs the same steps and ends with its total time
+    import graphopt.cli._demo as demo
+
+    monkeypatch.setattr(demo, "STEPS", demo.STEPS[:3])
     assert main(["demo", "--seed", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "[3]" in out and "[4]" not in out and err.splitlines()[-1].startswith("total time:")
 
 
 def test_info_reads_a_graphsage_folder(tmp_path, capsys):

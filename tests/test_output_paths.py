@@ -110,7 +110,7 @@ def test_cli_checks_output_folders_at_parse_time(argv, tmp_path, capsys):
 
 
 def test_cli_gossip_train_json_checked_before_work(tmp_path, capsys, monkeypatch):
-    import graphopt.cli.gossip as cli_gossip
+    import graphopt.cli._gossip as cli_gossip
 
     def no_work(*a, **k):
         raise AssertionError("work started before --json was checked")

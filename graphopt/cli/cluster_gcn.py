@@ -1,226 +1,59 @@
-"""``graphopt cluster-gcn``: train Cluster-GCN (Chiang et al., KDD 2019) on a dataset, report metrics."""
+"""``graphopt cluster-gcn``: train Cluster-GCN (Chiang et al., KDD 2019) on a dataset, report metrics.
+
+Parsing only (standard library): the run code is ``_cluster_gcn.py``, imported when the command runs.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import shutil
-import sys
-import tempfile
-import time
 from typing import Any
 
-import numpy as np
-import torch
-
-from . import CLIError
-from .._io import write_atomic
+from . import GRAPH_FORMATS, NODES_PER_BATCH, HelpFormatter, add_threads, datasets_of, lazy
 from ._paths import output_path
-from ..cluster_gcn import ClusterGCN, fit, peak_memory_mb, spectral_features, training_subgraph
-from ..graph import NORMALIZATIONS
-from ..datasets import dataset_format, list_datasets, load
-from ..partition import Partition
 
-__all__ = ["register"]
+__all__ = ["register", "NORMALIZATIONS"]
 
-
-def _run(args: argparse.Namespace) -> int:
-    if args.nproc is not None:
-        return _launch(args)
-    if args.shards is not None or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return _run_rank(args)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise CLIError(f"--threads must be positive, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    g, inductive = _graph(args)
-    train_graph = training_subgraph(g) if inductive else g
-    t0 = time.perf_counter()
-    part = _partition(args, train_graph)
-    print(f"{g.name or args.dataset}: {g.num_nodes} nodes, {g.num_edges} edges; "
-          f"{args.partition} into {args.parts} parts of the {'training' if inductive else 'full'} "
-          f"graph in {time.perf_counter() - t0:.2f}s")
-    torch.manual_seed(args.seed)
-    model = ClusterGCN(g.num_features, args.hidden, g.num_classes, args.layers, dropout=args.dropout,
-                       layer_norm=not args.no_layer_norm, precalc=args.precalc)
-    hist = fit(model, g, part, clusters_per_batch=args.clusters_per_batch, epochs=args.epochs,
-               lr=args.lr, weight_decay=args.weight_decay, normalization=args.normalization,
-               diag_lambda=args.diag_lambda, eval_every=args.eval_every, patience=args.patience,
-               checkpoint=args.checkpoint, resume=args.resume, seed=args.seed,
-               num_workers=args.workers, device=args.device, amp=args.amp, progress=not args.quiet)
-    metric = "micro-F1" if g.is_multilabel else "accuracy"
-    if not args.quiet:
-        for row in hist.epochs:
-            print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-    print(f"best epoch {hist.best_epoch}; {metric}: "
-          + ", ".join(f"{k} {v:.4f}" for k, v in hist.final.items()))
-    if args.json:
-        ranks = [{"rank": 0, "nodes": g.num_nodes, "edges": g.num_edges, "peak_mb": peak_memory_mb()}]
-        _write_json(args, hist, 1, ranks)
-    return 0
-
-
-def _graph(args: argparse.Namespace) -> tuple[Any, bool]:
-    """The dataset's graph (with structural features if asked) and whether to train inductively."""
-    if dataset_format(args.dataset) in ("libsvm", "idx"):
-        raise CLIError(f"dataset {args.dataset!r} holds feature vectors, not a graph")
-    g = load(args.dataset, args.root)
-    if g.x is None:
-        if not args.structural_features:
-            raise CLIError(f"dataset {args.dataset!r} has no node features; "
-                           "pass --structural-features K to use K spectral features")
-        g = g.replace(x=spectral_features(g, args.structural_features, args.seed))
-    if g.train_mask is None:
-        raise CLIError(f"dataset {args.dataset!r} has no train/val/test split")
-    inductive = args.inductive or dataset_format(args.dataset) == "graphsage"
-    return g, inductive
-
-
-def _partition(args: argparse.Namespace, graph: Any) -> Partition:
-    if args.partition == "metis":
-        return Partition.metis(graph, args.parts, seed=args.seed)
-    return Partition.random(graph, args.parts, seed=args.seed)
-
-
-def _write_json(args: argparse.Namespace, hist: Any, world_size: int, ranks: list[dict]) -> None:
-    result = {"args": {k: v for k, v in vars(args).items() if k not in ("func", "parser")},
-              "test": hist.final.get("test"), "final": hist.final, "best_epoch": hist.best_epoch,
-              "world_size": world_size, "ranks": ranks, "epochs": hist.epochs}
-    write_atomic(args.json, lambda f: json.dump(result, f, indent=1), mode="w")
-
-
-def _argv(parser: argparse.ArgumentParser, args: argparse.Namespace, drop: set[str]) -> list[str]:
-    """The command line that parses back to ``args`` (without the options named in ``drop``)."""
-    out = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest in drop | {"help"}:
-            continue
-        value = getattr(args, action.dest)
-        if isinstance(action, argparse._StoreTrueAction):
-            out += [action.option_strings[0]] if value else []
-        elif value is not None and value != action.default:
-            out += [action.option_strings[0], str(value)]
-    return out
-
-
-def _launch(args: argparse.Namespace) -> int:
-    """``--nproc R``: write shards (unless ``--shards`` names them), then run R local ranks."""
-    from ..cluster_gcn.distributed import launch_local
-    from ..shards import write_shards
-
-    if args.nproc < 1:
-        raise CLIError(f"--nproc must be positive, got {args.nproc}")
-    if args.nproc > args.parts:
-        raise CLIError(f"--nproc {args.nproc} exceeds --parts {args.parts}: every rank needs a part")
-    tmp = None
-    shards = args.shards
-    if shards is None:
-        g, _ = _graph(args)
-        tmp = tempfile.mkdtemp(prefix="graphopt-shards-")
-        shards = tmp
-        write_shards(_partition(args, g), args.nproc, shards, seed=args.seed, dataset=args.dataset)
-        del g
-    cmd = [sys.executable, "-m", "graphopt", "cluster-gcn",
-           *_argv(args.parser, args, {"nproc", "shards"}), "--shards", str(shards)]
-    try:
-        launch_local(cmd, args.nproc, threads=args.threads or 1,
-                     log=lambda line: print(line, file=sys.stderr, flush=True))
-    except RuntimeError as e:
-        raise CLIError(str(e)) from e
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return 0
-
-
-def _run_rank(args: argparse.Namespace) -> int:
-    """One rank of a distributed run (started by torchrun or by ``--nproc``): reads only its shard."""
-    import torch.distributed as dist
-
-    from ..cluster_gcn.distributed import fit_distributed, init_distributed
-    from ..shards import load_shard
-
-    if args.shards is None:
-        raise CLIError("a distributed run reads one shard per rank: pass --shards DIR (made by "
-                       "graphopt partition DATASET --parts P --shards R -o DIR), or use --nproc R")
-    if args.precalc or args.inductive or args.structural_features:
-        raise CLIError("--precalc, --inductive and --structural-features need the whole graph; "
-                       "they are not available on shards")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    dev = init_distributed(args.device, timeout=args.dist_timeout)
-    rank, world = dist.get_rank(), dist.get_world_size()
-    try:
-        shard = load_shard(args.shards, rank, num_shards=world, dataset=args.dataset,
-                           num_parts=args.parts)
-        m = shard.manifest
-        torch.manual_seed(args.seed)
-        model = ClusterGCN(m["num_features"], args.hidden, m["num_classes"], args.layers,
-                           dropout=args.dropout, layer_norm=not args.no_layer_norm)
-        hist = fit_distributed(model, shard, clusters_per_batch=args.clusters_per_batch,
-                               epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
-                               normalization=args.normalization, diag_lambda=args.diag_lambda,
-                               eval_every=args.eval_every, patience=args.patience,
-                               checkpoint=args.checkpoint, resume=args.resume, seed=args.seed,
-                               device=dev, progress=not args.quiet)
-        mine = {"rank": rank, "nodes": shard.num_nodes, "edges": shard.graph.num_edges,
-                "halo": int(shard.halo.size), "peak_mb": peak_memory_mb(),
-                "nodes_per_s": float(np.mean([r["nodes_per_s"] for r in hist.epochs])) if hist.epochs else 0.0}
-        ranks: list[Any] = [None] * world
-        dist.all_gather_object(ranks, mine)
-    except RuntimeError as e:  # torch.distributed's errors: a peer died or stopped answering
-        raise CLIError(f"rank {rank}: the distributed run failed (a peer process died or stopped "
-                       f"responding): {str(e).splitlines()[0]}") from e
-    if rank == 0:
-        metric = "micro-F1" if m["multilabel"] else "accuracy"
-        if not args.quiet:
-            for row in hist.epochs:
-                print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in row.items()))
-        for r in ranks:
-            print(f"rank {r['rank']}: {r['nodes']} nodes, {r['edges']} edges, {r['halo']} halo, "
-                  f"peak {r['peak_mb']:.0f} MB, {r['nodes_per_s']:.0f} nodes/s")
-        print(f"{world} ranks; best epoch {hist.best_epoch}; {metric}: "
-              + ", ".join(f"{k} {v:.4f}" for k, v in hist.final.items()))
-        if args.json:
-            _write_json(args, hist, world, ranks)
-    dist.barrier()  # rank 0 hosts the store: a peer still using it aborts if it goes first
-    dist.destroy_process_group()
-    return 0
+# graphopt.graph.NORMALIZATIONS, repeated so that --help does not import SciPy (tests/test_cli.py
+# checks the two agree)
+NORMALIZATIONS = ("sym", "rw", "residual", "diag_enhanced")
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("cluster-gcn", help="train Cluster-GCN (METIS-partitioned mini-batches)",
-                       description="Train the Cluster-GCN model; known graph datasets: "
-                                   + ", ".join(list_datasets()) + ", or a GraphSAGE folder / prefix "
-                                   "(trained inductively).")
-    p.add_argument("--dataset", required=True, help="dataset name, or a GraphSAGE folder / prefix")
+                       formatter_class=HelpFormatter,
+                       description="Train the Cluster-GCN model.\n\nGraph datasets: "
+                                   + ", ".join(datasets_of(*GRAPH_FORMATS)) + ", or a GraphSAGE "
+                                   "folder / prefix (trained inductively).")
+    p.add_argument("--dataset", required=True, help="graph dataset name, or a GraphSAGE folder / prefix")
     p.add_argument("--root", help="data root (default: $GRAPHOPT_DATA, then datasets/)")
-    p.add_argument("--parts", type=int, required=True, help="number of partitions p")
+    p.add_argument("--parts", type=int, default=None,
+                   help=f"number of partitions p (default: round(N q / {NODES_PER_BATCH}), at least q, "
+                        f"so that a batch of q parts holds about {NODES_PER_BATCH} of the N nodes "
+                        "partitioned, as in the paper's settings)")
     p.add_argument("--clusters-per-batch", type=int, default=1, help="parts per batch q")
-    p.add_argument("--partition", choices=("metis", "random"), default="metis")
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--dropout", type=float, default=0.2)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--normalization", choices=NORMALIZATIONS, default="rw")
+    p.add_argument("--partition", choices=("metis", "random"), default="metis",
+                   help="how the graph is split into parts")
+    p.add_argument("--layers", type=int, default=2, help="graph convolution layers")
+    p.add_argument("--hidden", type=int, default=128, help="hidden units per layer")
+    p.add_argument("--epochs", type=int, default=100, help="passes over the parts")
+    p.add_argument("--lr", type=float, default=0.01, help="Adam learning rate")
+    p.add_argument("--dropout", type=float, default=0.2, help="dropout probability")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="Adam weight decay")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default="rw",
+                   help="adjacency normalization of each batch")
     p.add_argument("--diag-lambda", type=float, default=1.0,
                    help="λ of diagonal enhancement (used with --normalization diag_enhanced)")
     p.add_argument("--precalc", action="store_true", help="precompute the first layer's [AX ‖ X]")
-    p.add_argument("--no-layer-norm", action="store_true")
+    p.add_argument("--no-layer-norm", action="store_true", help="no LayerNorm between layers")
     p.add_argument("--inductive", action="store_true",
                    help="partition and train on the training subgraph only (automatic for GraphSAGE data)")
     p.add_argument("--structural-features", type=int, metavar="K",
                    help="K spectral features for a dataset without node features")
-    p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=1, help="epochs between evaluations")
     p.add_argument("--patience", type=int, help="stop after this many evaluations without improvement")
     p.add_argument("--checkpoint", type=output_path, help="checkpoint file, rewritten after each epoch")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     p.add_argument("--workers", type=int, default=0, help="batch-building worker processes")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_threads(p)
     p.add_argument("--device", default="cpu",
                    help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (autocast) on CUDA")
@@ -231,7 +64,7 @@ def register(sub: Any) -> None:
                         "needed under torchrun, made in a temporary folder by --nproc otherwise")
     p.add_argument("--dist-timeout", type=float, default=300.0, metavar="S",
                    help="seconds a rank waits on its peers before failing")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the partition, weights and batches")
     p.add_argument("--json", type=output_path, help="write the history and final metrics to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch log")
-    p.set_defaults(func=_run, parser=p)
+    p.set_defaults(func=lazy("_cluster_gcn:run"), parser=p, timed=True)

@@ -1,19 +1,15 @@
 """``graphopt convex-relu``: train a globally optimal two-layer ReLU network (Bai, Gautam & Sojoudi 2022).
 
-Datasets: ``mnist-2v8`` (the paper's binary task, any pair as ``mnist-AvB``), ``a9a`` (LIBSVM) and
-``cora`` (convex node classification on SGC features S^k X). Argument parsing and printing only.
+Datasets: mnist-2v8 (the paper's binary task; any pair of digits as mnist-AvB), a9a (LIBSVM) and
+cora (convex node classification on SGC features S^k X).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 
-import numpy as np
-
-from graphopt.cli import CLIError
-from graphopt.cli._paths import output_path
+from . import HelpFormatter, add_threads, lazy
+from ._paths import output_path
 
 __all__ = ["register"]
 
@@ -21,88 +17,30 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "convex-relu", help="convex (globally optimal) training of a two-layer ReLU network",
-        description=__doc__.splitlines()[0])
+        description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--dataset", required=True, help="mnist-2v8 (or mnist-AvB), a9a, cora")
     p.add_argument("--root", default=None, help="dataset folder (default: $GRAPHOPT_DATA)")
-    p.add_argument("--loss", default="logistic", choices=["logistic", "hinge", "squared"])
+    p.add_argument("--loss", default="logistic", choices=["logistic", "hinge", "squared"],
+                   help="training loss")
     p.add_argument("--beta", type=float, default=None,
-                   help="weight decay; default: 1e-2 * beta_max of the sampled program")
+                   help="weight decay (default: 1e-2 * beta_max of the sampled program)")
     p.add_argument("--patterns", type=int, default=50, help="sampled activation patterns (or SCP directions)")
-    p.add_argument("--solver", default="admm", choices=["admm", "cvxpy", "scp"])
+    p.add_argument("--solver", default="admm", choices=["admm", "cvxpy", "scp"], help="how the program is solved")
     p.add_argument("--gated", action="store_true", help="gated-ReLU program (no cone constraints)")
-    p.add_argument("--robust-eps", type=float, default=0.0, help="ℓ∞ radius for convex adversarial training (with --solver cvxpy)")
+    p.add_argument("--robust-eps", type=float, default=0.0,
+                   help="ℓ∞ radius for convex adversarial training (with --solver cvxpy)")
     p.add_argument("--hops", type=int, default=2, help="cora: propagation steps k of S^k X")
     p.add_argument("--standardize", choices=["auto", "yes", "no"], default="auto",
                    help="standardize columns (auto: a9a yes; MNIST pixels and Cora's S^k X no)")
-    p.add_argument("--max-iter", type=int, default=500)
-    p.add_argument("--tol", type=float, default=1e-4)
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
-    p.add_argument("--device", default=None, help="torch device for ADMM/SCP, e.g. cuda")
-    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-iter", type=int, default=500, help="solver iterations at most")
+    p.add_argument("--tol", type=float, default=1e-4, help="stopping tolerance")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds of solver time at most")
+    p.add_argument("--device", default=None, help="torch device for ADMM/SCP, e.g. cuda (default: cpu)")
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"], help="solver precision")
+    add_threads(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled patterns and data split")
     p.add_argument("--attack-eps", type=float, nargs="*", default=[],
                    help="ℓ∞ radii at which to report PGD robust test accuracy")
     p.add_argument("--save", default=None, type=output_path, help="write the recovered network's state_dict here (.pt)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)
-
-
-def _load(args: argparse.Namespace):
-    name = args.dataset.lower()
-    match = re.fullmatch(r"mnist-(\d)v(\d)", name)
-    if match:
-        from graphopt.convex.data import mnist_pair
-        t = mnist_pair((int(match[1]), int(match[2])), seed=args.seed, root=args.root)
-        return t.X_train, t.y_train, t.X_test, t.y_test, (0.0, 1.0)
-    if name == "a9a":
-        from graphopt.convex.data import a9a
-        t = a9a(args.root)
-        return t.X_train, t.y_train, t.X_test, t.y_test, None
-    if name == "cora":
-        from graphopt.convex.patterns import propagate_features
-        from graphopt.datasets import load_planetoid
-        g = load_planetoid("cora", args.root)
-        X = propagate_features(g, args.hops)
-        return X[g.train_mask], g.y[g.train_mask], X[g.test_mask], g.y[g.test_mask], None
-    raise CLIError(f"unknown --dataset {args.dataset!r}; choose mnist-2v8 (or mnist-AvB), a9a or cora")
-
-
-def run(args: argparse.Namespace) -> int:
-    from graphopt.convex.attacks import robust_accuracy
-    from graphopt.convex.estimators import ConvexReLUClassifier, beta_max
-
-    X, y, Xt, yt, clip = _load(args)
-    # pixels share one scale and ε is in pixel units; S^k X rows are smoothed bag-of-words whose
-    # rare words standardizing would blow up
-    standardize = args.dataset.lower() == "a9a" if args.standardize == "auto" else args.standardize == "yes"
-    est = ConvexReLUClassifier(loss=args.loss, beta=1.0, num_patterns=args.patterns, solver=args.solver,
-                               gated=args.gated, robust_eps=args.robust_eps, standardize=standardize,
-                               max_iter=args.max_iter, tol=args.tol, time_limit=args.time_limit,
-                               device=args.device, dtype=args.dtype, seed=args.seed, progress=True)
-    bmax = beta_max(est, X, y)
-    est.set_params(beta=args.beta if args.beta is not None else 1e-2 * bmax)
-    est.fit(X, y)
-    result = {"dataset": args.dataset, "n_train": int(len(y)), "n_test": int(len(yt)),
-              "beta": est.beta, "beta_max": bmax, **est.report_, "fit_time_s": est.fit_time_,
-              "train_accuracy": est.score(X, y), "test_accuracy": est.score(Xt, yt)}
-    if args.attack_eps:
-        if est.classes_.size != 2:
-            raise CLIError("--attack-eps needs a binary task (mnist-AvB or a9a)")
-        yt_pm = np.where(yt == est.classes_[1], 1.0, -1.0)
-        result["robust_test_accuracy"] = {
-            str(e): robust_accuracy(est.network_, Xt, yt_pm, e, clip=clip, seed=args.seed)
-            for e in args.attack_eps}
-    if args.save:
-        import torch
-
-        from .._io import write_atomic
-
-        state = est.network_.state_dict()
-        write_atomic(args.save, lambda f: torch.save(state, f))
-        result["saved"] = args.save
-    if args.json:
-        print(json.dumps(result, indent=2, default=float))
-    else:
-        for k, v in result.items():
-            print(f"{k:>22}: {v:.6g}" if isinstance(v, float) else f"{k:>22}: {v}")
-    return 0
+    p.set_defaults(func=lazy("_convex:run"), timed=True)

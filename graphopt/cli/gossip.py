@@ -1,211 +1,83 @@
 """``graphopt gossip rates``, ``graphopt gossip run`` and ``graphopt gossip train``: edge-rate
 designs, simulated convergence runs of DADAO (Nabli & Oyallon, ICML 2023) and its baselines on a
-named communication graph, and real decentralized training with one process per worker."""
+named communication graph, and real decentralized training with one process per worker.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from pathlib import Path
+import functools
 
-from . import CLIError
+from . import HelpFormatter, add_threads, lazy
 from ._paths import output_path
-from .._io import check_parent, make_output_dir
-from ..datasets import COMMUNICATION_GRAPHS, communication_graph
-from ..gossip.problems import (DistributedProblem, libsvm_problem, synthetic_least_squares,
-                               synthetic_logistic)
-from ..gossip.rates import RATE_DESIGNS, compare_rate_designs
-from ..gossip.report import save_convergence_plot, save_histories_csv
-from ..gossip.runner import METHODS, make_method
 
-__all__ = ["register"]
+__all__ = ["register", "COMMUNICATION_GRAPHS", "RATE_DESIGNS", "METHODS"]
 
+# The library's names, repeated so that --help imports neither SciPy nor CVXPY (tests/test_cli.py
+# checks they agree with graphopt.datasets.COMMUNICATION_GRAPHS, gossip.rates.RATE_DESIGNS and
+# gossip.runner.METHODS).
+COMMUNICATION_GRAPHS = ("barbell", "complete", "cycle", "erdos_renyi", "grid", "path",
+                        "random_geometric", "star")
+RATE_DESIGNS = ("uniform", "max_lambda2", "sdp", "first_order", "metropolis", "max_degree", "fmmc")
+METHODS = ("dadao", "continuized", "msda", "adom+", "adom+mc", "dgd", "dpsgd", "randomized_gossip",
+           "synchronous_gossip")
 _PROBLEMS = ("least_squares", "logistic", "a9a", "w8a")
-_RATED = ("dadao", "continuized", "msda", "randomized_gossip")
 
 
-def _graph(args: argparse.Namespace):
-    return communication_graph(args.graph, args.n, seed=args.seed)
-
-
-def _rates(args: argparse.Namespace) -> int:
-    designs = [d.strip() for d in args.designs.split(",") if d.strip()]
-    g = _graph(args)
-    rows = compare_rate_designs(g, designs)
-    print(f"graph {args.graph}, n = {g.num_nodes}, {g.num_edges} edges; "
-          "every design scaled to 2*chi1*chi2 = 1")
-    print(f"| {'design':<12} | {'chi1':>9} | {'chi2':>9} | {'total rate':>10} | "
-          f"{'saving':>6} | {'edges':>5} | {'time (s)':>8} |")
-    print(f"|{'-' * 14}|{'-' * 11}|{'-' * 11}|{'-' * 12}|{'-' * 8}|{'-' * 7}|{'-' * 10}|")
-    for r in rows:
-        print(f"| {r['design']:<12} | {r['chi1']:>9.4g} | {r['chi2']:>9.4g} | "
-              f"{r['total_rate']:>10.4g} | {r['saving']:>5.2f}x | {r['active_edges']:>5} | "
-              f"{r['seconds']:>8.3f} |")
-    return 0
-
-
-def _problem(args: argparse.Namespace, n: int) -> DistributedProblem:
-    if args.problem == "least_squares":
-        return synthetic_least_squares(n, args.dim, args.samples,
-                                       heterogeneity=args.heterogeneity, seed=args.seed)
-    if args.problem == "logistic":
-        return synthetic_logistic(n, args.dim, args.samples, heterogeneity=args.heterogeneity,
-                                  reg=args.reg, seed=args.seed)
-    return libsvm_problem(args.problem, n, reg=args.reg, max_samples=args.samples * n,
-                          seed=args.seed)
-
-
-def _run(args: argparse.Namespace) -> int:
-    methods = [m.strip() for m in args.method.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown or not methods:
-        raise CLIError(f"--method: unknown {unknown or methods}; choose from "
-                       f"{', '.join(METHODS)}")
-    out = make_output_dir(args.out)
-    graph = _graph(args)
-    problem = _problem(args, graph.num_nodes)
-    print(f"graph {args.graph} (n = {graph.num_nodes}, {graph.num_edges} edges), problem "
-          f"{args.problem} (d = {problem.dim}, mu = {problem.mu:.3g}, L = {problem.L:.3g})")
-    histories = []
-    for name in methods:
-        options = {}
-        if name in _RATED and args.rates != "weights":
-            options["rates"] = args.rates
-        if name in ("dadao", "continuized", "randomized_gossip", "dgd", "dpsgd"):
-            options["seed"] = args.seed
-        h = make_method(name, **options).fit(
-            problem, graph, max_grads=args.max_grads, max_comms=args.max_comms, tol=args.tol,
-            max_wall=args.max_wall, progress=not args.quiet).history_
-        histories.append(h)
-        print(f"{name:<20} {h.stop_reason:<10} grads {h.grads[-1]:>9}  comms {h.comms[-1]:>9}  "
-              f"relative error {h.relative_error[-1]:.3e}")
-    title = (f"{args.graph} graph, n = {graph.num_nodes}, {args.problem} (d = {problem.dim}), "
-             f"{args.rates} rates")
-    plot = save_convergence_plot(histories, out / "convergence.png", title=title)
-    table = save_histories_csv(histories, out / "convergence.csv")
-    print(f"wrote {plot} and {table}")
-    return 0
-
-
-def _parse_speed(text: str | None, n: int) -> list[float] | None:
-    """``"3:5"`` (worker 3 five times slower), ``"3:5,6:2"``, or ``n`` comma-separated factors."""
-    if not text:
-        return None
-    try:
-        if ":" in text:
-            speed = [1.0] * n
-            for item in text.split(","):
-                rank, factor = item.split(":")
-                if not 0 <= int(rank) < n:
-                    raise CLIError(f"--speed: worker {rank} is not in 0..{n - 1}")
-                speed[int(rank)] = float(factor)
-            return speed
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise CLIError(f"--speed: expected 'RANK:FACTOR[,...]' or {n} factors, got {text!r}")
-
-
-def _train_task(args: argparse.Namespace, n: int):
-    from ..gossip.problems import mnist_task
-
-    if args.problem == "mnist":
-        return mnist_task(n, hidden=args.hidden, train_rows=args.train_rows,
-                          batch_size=args.batch_size or 32, seed=args.seed, root=args.root)
-    if args.problem == "least_squares":
-        return synthetic_least_squares(n, args.dim, args.samples,
-                                       heterogeneity=args.heterogeneity, seed=args.seed)
-    return libsvm_problem(args.problem, n, reg=args.reg, max_samples=args.samples * n,
-                          seed=args.seed, root=args.root)
-
-
-def _train(args: argparse.Namespace) -> int:
-    from ..gossip import runtime
-
-    # --json may go inside the --out folder that training creates; anywhere else its folder must exist
-    if args.json and Path(args.json).parent.resolve() != Path(args.out).resolve():
-        check_parent(args.json)
-    if args.n is None:  # torchrun claims abbreviations of --n, so --workers alone is enough
-        args.n = args.workers or int(os.environ.get("WORLD_SIZE", 0)) or 16
-    if args.workers is not None and args.workers != args.n:
-        raise CLIError(f"--workers {args.workers} does not match the graph's --n {args.n}")
-    graph = _graph(args)
-    task = _train_task(args, graph.num_nodes)
-    out = Path(args.out)
-    options = dict(method=args.method, rates=args.rates, workers=args.workers, out=out,
-                   time_unit=args.time_unit, time_limit=args.time_limit, seed=args.seed,
-                   speed=_parse_speed(args.speed, graph.num_nodes), grad_time=args.grad_time,
-                   max_lag=args.max_lag, checkpoint_every=args.checkpoint_every,
-                   timeout=args.timeout, lr=args.lr, batch_size=args.batch_size)
-    title = (f"{args.method} on {args.graph} (n = {graph.num_nodes}), {args.problem}, "
-             f"{args.rates} rates, {graph.num_nodes} processes")
-    files = dict(csv=str(out / "train.csv"), png=str(out / "train.png"), json_path=args.json,
-                 title=title)
-    try:
-        if runtime.under_torchrun():
-            cfg = runtime.prepare(task, graph, **options)
-            res = runtime.train_torchrun(task, cfg, **files)
-            if res is None:
-                return 0
-        else:
-            print(f"{title}: time unit {args.time_unit} s, time limit {args.time_limit} s",
-                  flush=True)
-            res = runtime.train(task, graph, progress=not args.quiet, **options, **files)
-    except runtime.WorkerFailure as e:
-        print(f"graphopt gossip train: {e}", file=sys.stderr)
-        print(f"completed checkpoints written to {out}", file=sys.stderr)
-        return 1
-    last = res.rows[-1]
-    metric = (f"relative error {last['relative_error']:.3e}" if res.metric == "error"
-              else f"test accuracy {last['accuracy']:.4f}")
-    print(f"{res.method}: {metric} after {last['wall']:.1f} s, {last['grads']} gradients, "
-          f"{last['comms']} communications, {last['bytes']} bytes")
-    print("wrote", ", ".join(res.files.values()))
-    return 0
+def _parser_class(parent: argparse.ArgumentParser):
+    """Nested subcommand parsers with the plain-text, defaults-showing help of the others."""
+    return functools.partial(type(parent), formatter_class=HelpFormatter)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("gossip", help="decentralized optimization: DADAO and baselines")
-    sub = p.add_subparsers(dest="gossip_command", metavar="{rates,run,train}", required=True)
+    p = subparsers.add_parser("gossip", help="decentralized optimization: DADAO and baselines",
+                              description=__doc__, formatter_class=HelpFormatter)
+    sub = p.add_subparsers(dest="gossip_command", metavar="{rates,run,train}", required=True,
+                           parser_class=_parser_class(p))
 
     def graph_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--graph", default="barbell", choices=sorted(COMMUNICATION_GRAPHS),
-                       help="communication topology (default barbell)")
-        q.add_argument("--n", type=int, default=16, help="number of workers (default 16)")
+        q.add_argument("--graph", default="barbell", choices=COMMUNICATION_GRAPHS,
+                       help="communication topology")
+        q.add_argument("--n", type=int, default=16, help="number of workers")
         q.add_argument("--seed", type=int, default=0, help="seed for random graphs and runs")
 
     r = sub.add_parser("rates", help="chi1, chi2 and total rate of edge-rate designs")
     graph_args(r)
     r.add_argument("--designs", default="uniform,max_lambda2,sdp",
                    help=f"comma-separated subset of {', '.join(RATE_DESIGNS)}")
-    r.set_defaults(func=_rates)
+    r.set_defaults(func=lazy("_gossip:rates"))
 
     q = sub.add_parser("run", help="run methods; write convergence.png and convergence.csv")
     graph_args(q)
     q.add_argument("--method", default="dadao",
                    help=f"comma-separated methods among {', '.join(METHODS)}")
-    q.add_argument("--problem", default="least_squares", choices=_PROBLEMS)
+    q.add_argument("--problem", default="least_squares", choices=_PROBLEMS,
+                   help="distributed problem: synthetic, or LIBSVM rows split over the workers")
     q.add_argument("--rates", default="uniform", choices=("uniform", "sdp", "weights"),
                    help="edge rates of DADAO / Continuized / MSDA / randomized gossip")
     q.add_argument("--dim", type=int, default=10, help="features of synthetic problems")
     q.add_argument("--samples", type=int, default=50, help="samples per worker")
-    q.add_argument("--heterogeneity", type=float, default=1.0)
+    q.add_argument("--heterogeneity", type=float, default=1.0,
+                   help="how much the workers' local problems differ (synthetic problems)")
     q.add_argument("--reg", type=float, default=0.1, help="l2 regularization (logistic)")
-    q.add_argument("--max-grads", type=int, default=None)
-    q.add_argument("--max-comms", type=int, default=None)
+    q.add_argument("--max-grads", type=int, default=None, help="stop after this many gradients")
+    q.add_argument("--max-comms", type=int, default=None, help="stop after this many communications")
     q.add_argument("--max-wall", type=float, default=60.0, help="seconds per method")
     q.add_argument("--tol", type=float, default=1e-8, help="target relative error")
     q.add_argument("--out", required=True, type=output_path, help="output folder")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
-    q.set_defaults(func=_run)
+    add_threads(q)
+    q.set_defaults(func=lazy("_gossip:run"), timed=True)
 
     t = sub.add_parser("train", help="real decentralized training: one process per worker "
                        "(torch.distributed, gloo); writes train.csv, train.png")
     graph_args(t)
     t.add_argument("--workers", type=int, default=None,
-                   help="number of worker processes (must equal --n)")
-    t.add_argument("--method", default="dadao", choices=("dadao", "gossip-sgd", "allreduce"))
-    t.add_argument("--problem", default="a9a", choices=("a9a", "w8a", "least_squares", "mnist"))
+                   help="number of worker processes, each on one thread (must equal --n)")
+    t.add_argument("--method", default="dadao", choices=("dadao", "gossip-sgd", "allreduce"),
+                   help="asynchronous DADAO or gossip SGD, or synchronous all-reduce")
+    t.add_argument("--problem", default="a9a", choices=("a9a", "w8a", "least_squares", "mnist"),
+                   help="what the workers train on")
     t.add_argument("--rates", default="uniform", choices=("uniform", "sdp", "first_order"),
                    help="edge rates (designed at DADAO's threshold 2 chi1 chi2 = 1)")
     t.add_argument("--time-unit", type=float, default=0.05,
@@ -222,12 +94,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--timeout", type=float, default=30.0,
                    help="seconds before a silent peer counts as failed")
     t.add_argument("--lr", type=float, default=None,
-                   help="gossip-sgd / allreduce step (default 1/(2L), 0.05 for mnist)")
+                   help="gossip-sgd / allreduce step (default: 1/(2L), 0.05 for mnist)")
     t.add_argument("--batch-size", type=int, default=None,
-                   help="mini-batch rows (default: full local gradient; 32 for mnist)")
+                   help="mini-batch rows (default: the full local gradient; 32 for mnist)")
     t.add_argument("--samples", type=int, default=500, help="rows per worker (a9a, w8a)")
     t.add_argument("--dim", type=int, default=10, help="features (least_squares)")
-    t.add_argument("--heterogeneity", type=float, default=1.0)
+    t.add_argument("--heterogeneity", type=float, default=1.0,
+                   help="how much the workers' local problems differ (least_squares)")
     t.add_argument("--reg", type=float, default=0.1, help="l2 regularization (a9a, w8a)")
     t.add_argument("--hidden", type=int, default=64, help="MLP hidden units (mnist)")
     t.add_argument("--train-rows", type=int, default=8000, help="MNIST training rows")
@@ -236,4 +109,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--json", default=None,
                    help="write a summary with per-worker counts here (may be inside --out)")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
-    t.set_defaults(func=_train, n=None)
+    t.set_defaults(func=lazy("_gossip:train"), n=None, timed=True)

@@ -1,13 +1,15 @@
 """Cluster-GCN (Chiang et al., "Cluster-GCN: An Efficient Algorithm for Training Deep and Large
 Graph Convolutional Networks", KDD 2019): METIS-partitioned mini-batch training of deep GCNs.
 
-Five lines::
+Five lines (the README runs the same on Cora)::
 
     from graphopt import Partition
     from graphopt.cluster_gcn import ClusterGCN, fit
-    part = Partition.metis(g, 1500)
+    from graphopt.datasets import load_planetoid
+    g = load_planetoid("cora")                      # any Graph with x, y and masks
+    part = Partition.metis(g, 10, seed=0)          # p parts; batches of q parts
     model = ClusterGCN(g.num_features, 128, g.num_classes, num_layers=3)
-    hist = fit(model, g, part, clusters_per_batch=20, epochs=50)
+    hist = fit(model, g, part, clusters_per_batch=2, epochs=20)
 
 Data (:mod:`.loader`: batches and normalizations), ``nn`` modules (:mod:`.model`) and the training
 loop (:mod:`.train`) are separate, as in PyG. :mod:`.distributed` trains data-parallel over
