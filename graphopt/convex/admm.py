@@ -311,8 +311,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     seconds) leave out those evaluations; the logged iterates are the
     returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
     ``polish=True`` (default) finishes with :func:`~graphopt.convex.recovery.polish_solution`:
-    the active neurons' magnitudes are refit (squared loss; a non-negative least-squares problem
-    on the active set, so the network objective does not rise) and at most ``n + 1`` neurons per
+    the active groups' magnitudes are refit (squared loss; a non-negative least-squares problem
+    on the active set, so the objective does not rise) and at most ``n + 1`` neurons per
     output are kept (Carathéodory), so the returned network is group-sparse; ``state`` keeps the
     unpolished ADMM iterates for warm starts.
     """
@@ -508,9 +508,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                               history=history, solver_info=info, state=state)
     if polish:
         c0 = time.process_time()
-        before = program.network_objective(V, W)
         solution = polish_solution(solution, program)
         solution.solver_info.update({
-            "polish_cpu_time": time.process_time() - c0, "network_objective_unpolished": before,
+            "polish_cpu_time": time.process_time() - c0, "objective_unpolished": objective,
             "cone_violation": program.cone_violation(solution.V, solution.W)})
     return solution

@@ -225,14 +225,17 @@ def _nonnegative_qp(Q: torch.Tensor, b: torch.Tensor, c: torch.Tensor, max_iter:
     return c
 
 
-def refit_neurons(solution: ConvexSolution, program: ConvexReLUProgram) -> ConvexSolution:
-    """Rescale the active groups (neurons) to minimize the network objective (squared loss).
+def refit_neurons(solution: ConvexSolution, program: ConvexReLUProgram, cone_tol: float = 1e-3
+                  ) -> ConvexSolution:
+    """Rescale the active groups to minimize the program's objective (squared loss).
 
-    With the directions ``u_j / ||u_j||`` fixed, a neuron's training outputs are ``c_j h_j``
-    (``h_j = ±(X u_j)_+ / ||u_j||`` exact, ``D_j X u_j / ||u_j||`` gated) and its penalty
-    ``beta c_j``: the best magnitudes ``c >= 0`` solve a small non-negative least-squares problem
-    (Gram matrix of the active groups' outputs), started at the current ones, so the network
-    objective never rises. Scales to zero drop neurons. Other losses are returned unchanged.
+    With the directions ``u_j / ||u_j||`` fixed, a group's contribution to the convex model is
+    ``c_j h_j`` (``h_j = ±D_j X u_j / ||u_j||``) and its penalty ``beta c_j``: the best magnitudes
+    ``c >= 0`` solve a small non-negative least-squares problem (Gram matrix of the active
+    groups' outputs), started at the current ones, so the objective never rises. Rescaling keeps
+    each group's cone constraints, and where they hold the network the weights define has the
+    same objective; groups whose direction breaks its cone by more than ``cone_tol`` (relative)
+    are left as they are. Scales to zero drop groups. Other losses are returned unchanged.
     """
     if program.loss != "squared" or program.robust_eps:
         return solution
@@ -245,11 +248,24 @@ def refit_neurons(solution: ConvexSolution, program: ConvexReLUProgram) -> Conve
                   for i in torch.nonzero(A[:, :, col].norm(dim=1) > 0).flatten().tolist()]
         if not groups:
             continue
+        y = torch.from_numpy(program.Y[:, col]).clone()
+        if not program.gated:
+            # only groups whose direction keeps its cone (2 D_i - I) X u >= 0 are rescaled: a tiny
+            # group pointing outside it would otherwise be blown up to exploit the violation
+            kept = []
+            for A, i, sign in groups:
+                Xu = X @ A[i, :, col]
+                slack = torch.clamp((2.0 * D[:, i] - 1.0) * Xu, max=0.0).norm()
+                if slack <= cone_tol * Xu.norm():
+                    kept.append((A, i, sign))
+                else:  # held fixed: its output moves into the target
+                    y -= sign * D[:, i] * Xu
+            groups = kept
+            if not groups:
+                continue
         norms = torch.stack([A[i, :, col].norm() for A, i, _ in groups])
-        H = torch.stack([(D[:, i] * (X @ A[i, :, col]) if program.gated
-                          else sign * torch.relu(X @ A[i, :, col])) / norms[k]
+        H = torch.stack([sign * D[:, i] * (X @ A[i, :, col]) / norms[k]
                          for k, (A, i, sign) in enumerate(groups)], dim=1)
-        y = torch.from_numpy(program.Y[:, col])
         b = H.T @ y - program.beta
         Q = H.T @ H
         new = _nonnegative_qp(Q, b, norms.clone(), max_iter=3 * len(groups) + 10)
@@ -268,6 +284,7 @@ def refit_neurons(solution: ConvexSolution, program: ConvexReLUProgram) -> Conve
 
 
 def polish_solution(solution: ConvexSolution, program: ConvexReLUProgram) -> ConvexSolution:
-    """:func:`refit_neurons` (squared loss), then :func:`reduce_neurons` (at most ``n + 1``
-    active neurons per output on exact programs); the network objective does not rise."""
+    """:func:`refit_neurons` (squared loss; the objective does not rise), then
+    :func:`reduce_neurons` (at most ``n + 1`` active neurons per output on exact programs,
+    keeping the network's training predictions and penalty)."""
     return reduce_neurons(refit_neurons(solution, program), program)
