@@ -80,6 +80,13 @@ def _cholesky(M: torch.Tensor) -> torch.Tensor:
                          f"too ill-conditioned for float64; standardize or rescale X") from err
 
 
+def _cholesky_solve(B: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+    """``(L L^T)^-1 B`` by two triangular solves: 3-7x faster than ``torch.cholesky_solve`` on
+    one thread for the few right-hand sides of a u-step (that one copies ``L`` on every call)."""
+    return torch.linalg.solve_triangular(
+        L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True)
+
+
 class _Operators:
     """``F``, ``G`` and their adjoints on u of shape (d, K, C), K = 2P (exact) or P (gated)."""
 
@@ -220,13 +227,13 @@ class _USolver:
     def _solve_T(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
         """``(I (x) S + c A^T A)^-1 r`` for r of shape (d, P, C)."""
         if self.method == "cholesky":
-            return torch.cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
+            return _cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
         if self.method == "woodbury":
             y = self._block(self.S_inv, r)
             if self.adaptive:
                 z = self.evecs @ (self.inv_evals[:, None] * (self.evecs.T @ self._A(y)))
             else:
-                z = torch.cholesky_solve(self._A(y), self.L)
+                z = _cholesky_solve(self._A(y), self.L)
             return y - self._block(self.S_inv, self._At(z))
         return self._cg(r, rtol)
 
@@ -420,7 +427,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         usolver.set_weight(1.0 if split else curvature / rho)
         rhs = moving + t - lam
         if loss == "squared":
-            rhs = rhs + FtY / rho
+            rhs += FtY / rho
         elif loss == "logistic":
             # majorize at the current u: gradient of sum softplus(-y f) is -y sigmoid(-y f)
             grad = -Y * torch.sigmoid(-Y * Fu)
@@ -428,17 +435,18 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         u = usolver.solve(rhs)
         Fu, Gu = ops.apply(u, need_F)
         t_old, s_old, z_old = t, s, z
-        u_r = a * u + (1 - a) * t_old
-        t = _group_shrink(u_r + lam, program.beta / rho)
-        lam = lam + u_r - t
+        # over-relaxed point a x + (1 - a) x_old, then prox and scaled-dual update of each split
+        w = torch.lerp(t_old, u, a).add_(lam)
+        t = _group_shrink(w, program.beta / rho)
+        lam = w.sub_(t)
         if split:
-            Fu_r = a * Fu + (1 - a) * z_old
-            z = loss_prox(Fu_r + eta, Y, loss, rho)
-            eta = eta + Fu_r - z
+            w = torch.lerp(z_old, Fu, a).add_(eta)
+            z = loss_prox(w, Y, loss, rho)
+            eta = w.sub_(z)
         if not gated:
-            Gu_r = a * Gu + (1 - a) * s_old
-            s = torch.clamp(Gu_r + nu, min=0.0)
-            nu = nu + Gu_r - s
+            w = torch.lerp(s_old, Gu, a).add_(nu)
+            s = torch.clamp(w, min=0.0)
+            nu = w.sub_(s)
         moving = pull()
         cpu_now = time.process_time() - cpu_start - eval_cpu
         # the limit counts all of this call's CPU, the log's evaluations included
