@@ -9,13 +9,16 @@ sampled patterns of ``--patterns`` Gaussian gates, synthetic teacher data (d = 3
 (standardized rows of the official train file, labels +-1 as targets), n = 1000 and 3000,
 beta = ``--beta-fracs`` x beta_max (``max_i ||X^T D_i y||``, the gated program's zero threshold).
 
-Peers: CVXPY (Clarabel) in a child process (its process CPU time, compile included, and wall time);
+Peers, all in this process and timed by its process CPU time: CVXPY (Clarabel; compile included);
 pyscnn 0.0.10 (Mishkin, Sahiner & Pilanci, ICML 2022; ``pip install pyscnn``, benchmark only)
 in this process on the very same gates and data (``unitize_data=False``, float64, lambda =
 beta / n since its loss is averaged): its augmented Lagrangian (AL) for the exact program. (Its
 R-FISTA for the gated program is not compared: on the same gates its returned gated model
 predicted differently from ``sum_i D_i X v_i`` in our check, so the two did not solve one program.) Timing is process CPU time (one torch thread; wall beside it).
-ADMM "to gap" is the first logged iterate after which the gap stays below 1e-3 (an oracle stop);
+ADMM runs in each of ``--dtypes`` (float64 and float32 working precision; the gap is always scored
+in float64 on the returned weights). ADMM "to gap" is the first logged iterate after which the gap
+stays below 1e-3 (an oracle stop, logged every 10 iterations, where ADMM also checks its residuals;
+the unpolished iterates, so the final polish is not credited);
 each pyscnn solver runs a ladder of tolerances from scratch and is credited with the cheapest run
 whose returned network reaches the gap. Prints a markdown table, writes ``bench_convex_speed.json``.
 
@@ -28,14 +31,16 @@ import argparse
 import json
 import os
 import platform
-import resource
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
+
+# one thread for every peer (numpy/BLAS, Clarabel, torch): set before numpy is imported
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import numpy as np
 import torch
@@ -71,54 +76,18 @@ def beta_scale(X: np.ndarray, y: np.ndarray, D: np.ndarray) -> float:
     return float(np.linalg.norm(X.T @ (D * y[:, None]), axis=0).max())
 
 
-_CHILD = r"""
-import json, sys, time, numpy as np
-from graphopt.convex import ConvexReLUProgram, Patterns, solve_cvxpy
-a = np.load(sys.argv[1])
-pat = Patterns(G=a["G"], D=a["D"], bias=bool(a["bias"]), requested=int(a["requested"]))
-prog = ConvexReLUProgram(a["X"], a["y"], pat, loss=str(a["loss"]), beta=float(a["beta"]),
-                         gated=bool(a["gated"]))
-t, c = time.perf_counter(), time.process_time()
-sol = solve_cvxpy(prog)
-out = {"objective": sol.objective, "time": time.perf_counter() - t, "cpu_time": time.process_time() - c,
-       "status": sol.solver_info["status"], "solver": sol.solver_info["solver"],
-       "cone_violation": sol.solver_info["cone_violation"]}
-json.dump(out, open(sys.argv[2], "w"))
-"""
+def cvxpy_in_process(prog: ConvexReLUProgram) -> dict:
+    """Solve with CVXPY (Clarabel) in this process: process CPU time (compile included) and wall."""
+    from graphopt.convex import solve_cvxpy
 
-
-def cvxpy_capped(X, y, patterns, loss: str, beta: float, gated: bool, *, time_limit: float,
-                 memory_gb: float) -> dict:
-    """Solve with CVXPY in a child process under RLIMIT_AS and a wall-clock limit.
-
-    Returns the child's result, or ``{"status": "time limit"|"out of memory"|...}``.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        data, result = Path(tmp) / "p.npz", Path(tmp) / "r.json"
-        np.savez(data, X=X, y=y, G=patterns.G, D=patterns.D, bias=patterns.bias,
-                 requested=patterns.requested, loss=loss, beta=beta, gated=gated)
-        limit = int(memory_gb * 2**30)
-
-        def cap() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
-                   OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, "-c", _CHILD, str(data), str(result)],
-                                  preexec_fn=cap, env=env, capture_output=True, text=True,
-                                  timeout=time_limit)
-        except subprocess.TimeoutExpired:
-            return {"status": f"did not finish in {time_limit:.0f} s", "time": None}
-        elapsed = time.perf_counter() - start
-        if proc.returncode == 0 and result.exists():
-            return json.loads(result.read_text())
-        err = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
-        if "MemoryError" in proc.stderr or "memory" in err.lower() or proc.returncode < 0:
-            return {"status": f"ran out of memory at {memory_gb:g} GB after {elapsed:.0f} s",
-                    "time": None, "error": err[:200]}
-        return {"status": f"failed ({err[:200]})", "time": None}
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        sol = solve_cvxpy(prog)
+    except (RuntimeError, MemoryError) as err:
+        return {"status": f"failed ({str(err)[:200]})", "time": None}
+    return {"objective": sol.objective, "time": time.perf_counter() - t,
+            "cpu_time": time.process_time() - c, "status": sol.solver_info["status"],
+            "solver": sol.solver_info["solver"], "cone_violation": sol.solver_info["cone_violation"]}
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -192,34 +161,43 @@ def pyscnn_ladder(prog: ConvexReLUProgram, optimum: float, gap: float, gated: bo
     return {**out, **out["runs"][-1], "reached": False}
 
 
-def bench_one(name: str, X: np.ndarray, y: np.ndarray, frac: float, args, gated: bool) -> dict:
+def bench_one(name: str, X: np.ndarray, y: np.ndarray, frac: float, args, gated: bool
+              ) -> list[dict]:
+    """One problem: CVXPY once, then ADMM in each of ``args.dtypes`` (one row each)."""
     pat = sample_patterns(X, args.patterns, seed=args.seed)
     beta = frac * beta_scale(X, y, pat.D)
     prog = ConvexReLUProgram(X, y, pat, loss="squared", beta=beta, gated=gated)
-    ref = cvxpy_capped(X, y, pat, "squared", beta, gated, time_limit=args.cvxpy_time_limit,
-                       memory_gb=args.cvxpy_memory_gb)
+    ref = cvxpy_in_process(prog)
     optimum = ref.get("objective")
     row = {"data": name, "n": X.shape[0], "d": X.shape[1], "patterns": pat.num_patterns,
            "program": "gated" if gated else "exact", "beta_frac": frac, "beta": beta,
            "cvxpy_status": ref["status"], "cvxpy_cpu": ref.get("cpu_time"),
            "cvxpy_time": ref.get("time"), "cvxpy_objective": optimum}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sol = solve_admm(prog, tol=1e-9, max_iter=args.admm_max_iter, time_limit=args.admm_time_limit,
-                         eval_every=5, progress=False)
-    last = sol.history[-1]
-    cpu, wall, it = time_to_gap(sol.history, optimum, args.gap) if optimum else (None, None, None)
-    row.update({"admm_cpu_to_gap": cpu, "admm_time_to_gap": wall, "admm_iterations_to_gap": it,
-                "admm_iterations": sol.iterations, "admm_cpu": last["cpu_time"],
-                "admm_final_gap": (last["network_objective"] - optimum) / abs(optimum) if optimum else None,
-                "admm_cone_violation": sol.solver_info["cone_violation"],
-                "admm_active_neurons": int(sum(int((A.norm(dim=1) > 0).sum())
-                                               for A in (sol.V, sol.W) if A is not None)),
-                "linear_solver": sol.solver_info["linear_solver"]})
+    rows = []
+    for dtype in args.dtypes:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sol = solve_admm(prog, tol=1e-9, max_iter=args.admm_max_iter,
+                             time_limit=args.admm_time_limit, eval_every=10, progress=False,
+                             dtype=getattr(torch, dtype))
+        last = sol.history[-1]
+        cpu, wall, it = time_to_gap(sol.history, optimum, args.gap) if optimum else (None,) * 3
+        rows.append({**row, "admm_dtype": dtype, "admm_cpu_to_gap": cpu, "admm_time_to_gap": wall,
+                     "admm_iterations_to_gap": it, "admm_iterations": sol.iterations,
+                     "admm_cpu": last["cpu_time"],
+                     "admm_final_gap": ((last["network_objective"] - optimum) / abs(optimum)
+                                        if optimum else None),
+                     "admm_polished_gap": ((prog.network_objective(sol.V, sol.W) - optimum)
+                                           / abs(optimum) if optimum else None),
+                     "admm_polish_cpu": sol.solver_info["polish_cpu_time"],
+                     "admm_cone_violation": sol.solver_info["cone_violation"],
+                     "admm_active_neurons": int(sum(int((A.norm(dim=1) > 0).sum())
+                                                    for A in (sol.V, sol.W) if A is not None)),
+                     "linear_solver": sol.solver_info["linear_solver"]})
     if optimum and not args.no_pyscnn:
-        row["pyscnn"] = pyscnn_ladder(prog, optimum, args.gap, gated, args.pyscnn_tols,
-                                      args.pyscnn_cap)
-    return row
+        rows[0]["pyscnn"] = pyscnn_ladder(prog, optimum, args.gap, gated, args.pyscnn_tols,
+                                          args.pyscnn_cap)
+    return rows
 
 
 def main() -> None:
@@ -227,18 +205,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000])
     parser.add_argument("--data", nargs="+", default=["synthetic", "a9a"], choices=["synthetic", "a9a"])
     parser.add_argument("--beta-fracs", type=float, nargs="+", default=[1e-3, 1e-2, 1e-1])
-    parser.add_argument("--large-beta-fracs", type=float, nargs="+", default=[1e-3],
-                        help="beta fractions run at sizes above 1000 (CVXPY takes minutes there)")
     parser.add_argument("--d", type=int, default=30)
     parser.add_argument("--patterns", type=int, default=60)
     parser.add_argument("--gap", type=float, default=1e-3)
-    parser.add_argument("--cvxpy-time-limit", type=float, default=1200.0)
-    parser.add_argument("--cvxpy-memory-gb", type=float, default=6.0)
     parser.add_argument("--admm-time-limit", type=float, default=120.0, help="CPU seconds")
     parser.add_argument("--admm-max-iter", type=int, default=4000)
     parser.add_argument("--pyscnn-tols", type=float, nargs="+", default=[1e-4, 1e-6, 1e-8])
     parser.add_argument("--pyscnn-cap", type=float, default=300.0, help="CPU seconds per ladder")
     parser.add_argument("--no-pyscnn", action="store_true")
+    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
+                        choices=["float64", "float32"], help="ADMM's working precision(s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
@@ -246,13 +222,14 @@ def main() -> None:
     rows = []
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
+    commit = commit or os.environ.get("GRAPHOPT_COMMIT", "unknown")  # run from an exported tree
     for n in sorted(args.sizes):
         for name in args.data:
             X, y = teacher_data(n, args.d, "squared", args.seed) if name == "synthetic" else a9a_rows(n, args.seed)
-            for frac in (args.beta_fracs if n <= 1000 else args.large_beta_fracs):
-                row = bench_one(name, X, y, frac, args, gated=False)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+            for frac in args.beta_fracs:
+                for row in bench_one(name, X, y, frac, args, gated=False):
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
                 write_json(args.out, {"args": {k: str(v) if isinstance(v, Path) else v
                                                for k, v in vars(args).items()},
                                       "rows": rows, "commit": commit, "date": time.ctime(),
@@ -264,9 +241,9 @@ def table(rows: list[dict], args) -> str:
     fmt = lambda x, u="s": "-" if x is None else f"{x:.1f} {u}".strip()
     lines = [f"\nsquared loss, {args.patterns} gates requested, one seed ({args.seed}); CPU seconds "
              f"(wall in brackets); gap = network objective vs CVXPY optimum, target {args.gap:g}\n",
-             "| data | n | program | beta/beta_max | CVXPY | ADMM to gap (iters) | vs CVXPY | pyscnn to gap "
-             "| ADMM vs pyscnn | ADMM final gap, cone viol. | active neurons |",
-             "|---|---:|---|---:|---|---|---:|---|---:|---|---:|"]
+             "| data | n | program | beta/beta_max | CVXPY | ADMM dtype | ADMM to gap (iters) | vs CVXPY | pyscnn to gap "
+             "| ADMM vs pyscnn | ADMM final gap, cone viol. | active neurons (polished) |",
+             "|---|---:|---|---:|---|---|---|---:|---|---:|---|---:|"]
     for r in rows:
         cv = (f"{r['cvxpy_cpu']:.1f} ({r['cvxpy_time']:.1f})" if r["cvxpy_cpu"] else r["cvxpy_status"])
         ad = (f"{r['admm_cpu_to_gap']:.2f} ({r['admm_time_to_gap']:.2f}), {r['admm_iterations_to_gap']}"
@@ -282,8 +259,9 @@ def table(rows: list[dict], args) -> str:
         else:
             pt = (f"{ps['solver']} not reached: gap {ps['gap']:.1e} after {ps['cpu_time']:.0f} s"
                   if ps["gap"] is not None else f"{ps['solver']} not reached in {ps['cpu_time']:.0f} s CPU")
-        fg = "-" if r["admm_final_gap"] is None else f"{r['admm_final_gap']:+.1e}"
-        lines.append(f"| {r['data']} | {r['n']} | {r['program']} | {r['beta_frac']:g} | {cv} | {ad} | {ratio} "
+        fg = ("-" if r["admm_final_gap"] is None
+              else f"{r['admm_final_gap']:+.1e} (polished {r['admm_polished_gap']:+.1e})")
+        lines.append(f"| {r['data']} | {r['n']} | {r['program']} | {r['beta_frac']:g} | {cv} | {r['admm_dtype']} | {ad} | {ratio} "
                      f"| {pt} | {pr} | {fg}, {r['admm_cone_violation']:.0e} | {r['admm_active_neurons']} |")
     return "\n".join(lines)
 

@@ -292,7 +292,7 @@ def test_reduce_neurons_keeps_predictions_and_objective_with_at_most_n_plus_1():
     prog = ConvexReLUProgram(X, y, sample_patterns(X, 200, seed=0), beta=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sol = solve_admm(prog, max_iter=300, progress=False)
+        sol = solve_admm(prog, max_iter=300, progress=False, polish=False)
     red = reduce_neurons(sol, prog)
     before = recover_network(sol, prog, dtype=torch.float64)
     after = recover_network(red, prog, dtype=torch.float64)
@@ -308,3 +308,49 @@ def test_reduce_neurons_keeps_predictions_and_objective_with_at_most_n_plus_1():
         keep = b > 0
         cos = (A * B).sum(1)[keep] / (a[keep] * b[keep])
         torch.testing.assert_close(cos, torch.ones_like(cos))
+
+
+def test_refit_neurons_restores_optimal_magnitudes():
+    from graphopt.convex import ConvexSolution
+    from graphopt.convex.recovery import refit_neurons
+
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    prog = ConvexReLUProgram(X, y, sample_patterns(X, 200, seed=0), beta=1e-2)
+    ref = solve_cvxpy(prog)
+    optimum = prog.network_objective(ref.V, ref.W)
+    scale = torch.from_numpy(rng.uniform(0.5, 1.5, size=(prog.num_patterns, 1, 1)))
+    off = ConvexSolution(V=ref.V * scale, W=ref.W * scale.flip(0), objective=0.0, converged=True,
+                         iterations=0)
+    assert prog.network_objective(off.V, off.W) > 1.5 * optimum
+    fixed = refit_neurons(off, prog)
+    assert prog.network_objective(fixed.V, fixed.W) == pytest.approx(optimum, rel=1e-6)
+    for A, B in ((off.V, fixed.V), (off.W, fixed.W)):  # only magnitudes moved
+        keep = B.norm(dim=1) > 0
+        cos = (A * B).sum(1)[keep] / (A.norm(dim=1)[keep] * B.norm(dim=1)[keep])
+        torch.testing.assert_close(cos, torch.ones_like(cos))
+
+
+def test_polished_admm_solution_is_group_sparse_and_keeps_the_objective():
+    from graphopt.convex.recovery import polish_solution
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), rng.standard_normal(12)
+    prog = ConvexReLUProgram(X, y, sample_patterns(X, 200, seed=0), beta=1e-2)
+    assert 2 * prog.num_patterns > 13
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        raw = solve_admm(prog, max_iter=300, progress=False, polish=False)
+        polished = polish_solution(raw, prog)
+        full = solve_admm(prog, max_iter=1500, progress=False)
+
+    def active(sol):
+        return int((sol.V.norm(dim=1) > 0).sum() + (sol.W.norm(dim=1) > 0).sum())
+
+    assert active(raw) > 13 >= active(polished)  # at most n + 1 neurons after the polish
+    assert polished.objective <= raw.objective + 1e-12
+    optimum = solve_cvxpy(prog).objective
+    assert active(full) <= 13
+    assert full.objective <= full.solver_info["objective_unpolished"] + 1e-12
+    assert full.objective == pytest.approx(optimum, rel=1e-3)
+    assert prog.network_objective(full.V, full.W) == pytest.approx(optimum, rel=1e-3)

@@ -21,7 +21,8 @@ The u-step matrix is never formed from the ``D_i X`` blocks. Since ``(2 D_i - I)
 (``S = I + X^T X``, one d x d inverse) and ``T = I (x) S + c A^T A`` (c = 2 c_F) with
 ``A = [D_1 X .. D_P X]``. ``T`` is solved by a dense Cholesky of its dP x dP matrix (accumulated
 over row chunks; refactored when rho changes), by Woodbury through the n x n matrix
-``I/c + (X S^-1 X^T) ∘ (D D^T)`` (eigendecomposed once, so rho changes for free), or matrix-free
+``I/c + (X S^-1 X^T) ∘ (D D^T)`` (Cholesky-factored for a fixed rho; eigendecomposed once when
+rho adapts, so its changes are free), or matrix-free
 by block-Jacobi preconditioned CG, whichever is cheapest within ``memory_limit``. Gated programs
 drop ``w`` and ``G``: ``S = I`` and ``c = c_F``.
 """
@@ -40,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .losses import loss_prox
 from .programs import ConvergenceWarning, ConvexReLUProgram, ConvexSolution
+from .recovery import polish_solution
 
 __all__ = ["solve_admm", "choose_linear_solver"]
 
@@ -47,19 +49,23 @@ LINEAR_SOLVERS = ("auto", "cholesky", "woodbury", "cg")
 _CHUNK_BYTES = 64 * 2**20
 
 
-def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9) -> str:
-    """The cheapest u-step solver (by flop count) whose matrices fit in ``memory_limit`` bytes.
+def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9,
+                         adaptive: bool = False, iterations: int = 1000) -> str:
+    """The cheapest u-step solver (by flop count over ``iterations`` solves) whose matrices fit in
+    ``memory_limit`` bytes.
 
-    Dense Cholesky keeps three (dP)^2 matrices and costs ``n (dP)^2 + (dP)^3/3`` flops to set up
-    (and ``(dP)^3/3`` per change of rho); Woodbury keeps three n^2 matrices and costs
-    ``n^2 (d + P) + 3 n^3`` (an eigendecomposition); CG keeps only the data.
+    Dense Cholesky keeps three (dP)^2 matrices, costs ``n (dP)^2 + (dP)^3/3`` flops to set up (and
+    ``(dP)^3/3`` per change of rho) and ``4 (dP)^2`` per solve; Woodbury keeps three n^2 matrices,
+    costs ``n^2 (d + P)`` plus a Cholesky (``n^3/3``) or, when rho adapts (``adaptive``), an
+    eigendecomposition (about ``9 n^3``), and ``4 n^2 + 4 n d P`` per solve; CG keeps only the data.
     """
     m = d * P
     options = []
     if 24.0 * m * m <= memory_limit:
-        options.append((n * m * m + 2 * m ** 3, "cholesky"))
+        options.append((n * m * m + m ** 3 / 3 + iterations * 4 * m * m, "cholesky"))
     if 24.0 * n * n <= memory_limit:
-        options.append((n * n * (d + P) + 3 * n ** 3, "woodbury"))
+        setup = n * n * (d + P) + (9 if adaptive else 1 / 3) * n ** 3
+        options.append((setup + iterations * (4 * n * n + 4 * n * m), "woodbury"))
     return min(options)[1] if options else "cg"
 
 
@@ -72,6 +78,13 @@ def _cholesky(M: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"the ADMM u-step matrix (I + X^T X and the loss term, entries up to "
                          f"{scale:.3g}) is not numerically positive definite: X is too large or "
                          f"too ill-conditioned for float64; standardize or rescale X") from err
+
+
+def _cholesky_solve(B: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+    """``(L L^T)^-1 B`` by two triangular solves: 3-7x faster than ``torch.cholesky_solve`` on
+    one thread for the few right-hand sides of a u-step (that one copies ``L`` on every call)."""
+    return torch.linalg.solve_triangular(
+        L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True)
 
 
 class _Operators:
@@ -87,35 +100,61 @@ class _Operators:
             sign = 2.0 * D - 1.0
             self.sign = math.sqrt(cone_scale) * torch.cat([sign, sign], dim=1)[:, :, None]
 
-    def apply(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(F u, G u)`` with shapes (n, C) and (n, K, C) (``G u`` is None when gated)."""
+    def apply(self, u: torch.Tensor, need_F: bool = True
+              ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(F u, G u)`` with shapes (n, C) and (n, K, C) (``G u`` is None when gated, ``F u``
+        when not ``need_F``)."""
         C = u.shape[2]
         XU = (self.X @ u.reshape(self.d, -1)).reshape(self.n, self.K, C)
         if self.gated:
             return (self.D[:, :, None] * XU).sum(1), None
-        Fu = (self.D[:, :, None] * (XU[:, :self.P] - XU[:, self.P:])).sum(1)
+        Fu = (self.D[:, :, None] * (XU[:, :self.P] - XU[:, self.P:])).sum(1) if need_F else None
         return Fu, self.sign * XU
 
-    def adjoint(self, a: torch.Tensor, t: torch.Tensor | None) -> torch.Tensor:
-        """``F^T a + G^T t`` as (d, K, C)."""
-        M = self.D[:, :, None] * a[:, None, :]
-        if not self.gated:
-            M = torch.cat([M, -M], dim=1)
-            if t is not None:
-                M = M + self.sign * t
-        return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.K, a.shape[1])
+    def adjoint(self, a: torch.Tensor | None, t: torch.Tensor | None) -> torch.Tensor:
+        """``F^T a + G^T t`` as (d, K, C'); a None term is zero (C' = columns of the other)."""
+        if a is None and t is None:
+            raise ValueError("adjoint needs at least one of a and t")
+        M = None if t is None or self.gated else self.sign * t
+        if a is not None:
+            Fa = self.D[:, :, None] * a[:, None, :]
+            if not self.gated:
+                Fa = torch.cat([Fa, -Fa], dim=1)
+            M = Fa if M is None else M + Fa
+        return (self.X.T @ M.reshape(self.n, -1)).reshape(self.d, self.K, -1)
+
+
+def _residuals(ops: _Operators, u: torch.Tensor, t: torch.Tensor, t_old: torch.Tensor,
+               Fu: torch.Tensor | None, z: torch.Tensor | None, z_old: torch.Tensor | None,
+               eta: torch.Tensor | None, Gu: torch.Tensor | None, s: torch.Tensor | None,
+               s_old: torch.Tensor | None, nu: torch.Tensor | None
+               ) -> tuple[float, float, float, float, float]:
+    """Primal residual, dual residual over rho, ``||A x||``, ``||B y||`` and ``||F^T eta + G^T nu||``
+    of the ADMM with constraints ``u = t``, ``F u = z`` (loss split off) and ``G u = s`` (cones)."""
+    pairs = [(u, t)] + ([(Fu, z)] if z is not None else []) + ([(Gu, s)] if s is not None else [])
+    r_sq = sum(float((p - q).square().sum()) for p, q in pairs)
+    norm_ax = math.sqrt(sum(float(p.square().sum()) for p, _ in pairs))
+    norm_b = math.sqrt(sum(float(q.square().sum()) for _, q in pairs))
+    C = u.shape[2]
+    if z is None and s is None:
+        return math.sqrt(r_sq), float((t - t_old).norm()), norm_ax, norm_b, 0.0
+    # the splitting variables' change and the duals, mapped back by one product with X^T
+    both = ops.adjoint(None if z is None else torch.cat([z - z_old, eta], 1),
+                       None if s is None else torch.cat([s - s_old, nu], 2))
+    dual = float((both[:, :, :C] + t - t_old).norm())
+    return math.sqrt(r_sq), dual, norm_ax, norm_b, float(both[:, :, C:].norm())
 
 
 class _USolver:
     """Solves ``(I (x) S + c_F F^T F + ...) u = r``, the u-step, for any loss weight ``c_F``.
 
     ``set_weight`` changes ``c_F`` (it moves with ``rho`` when the loss sits in the u-step): free
-    for Woodbury (eigendecomposition of the n x n matrix) and CG, a refactorization of the cached
-    ``A^T A`` for dense Cholesky.
+    for CG and for an ``adaptive`` Woodbury (eigendecomposition of the n x n matrix), a
+    refactorization for dense Cholesky (of the cached ``A^T A``) and a fixed-rho Woodbury.
     """
 
-    def __init__(self, ops: _Operators, method: str) -> None:
-        self.ops, self.method = ops, method
+    def __init__(self, ops: _Operators, method: str, adaptive: bool = False) -> None:
+        self.ops, self.method, self.adaptive = ops, method, adaptive
         X, D = ops.X, ops.D
         dtype = X.dtype
         X64, D64 = X.to(torch.float64), D.to(torch.float64)
@@ -135,9 +174,12 @@ class _USolver:
             self.kronS = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
         elif method == "woodbury":
             H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
-            evals, evecs = torch.linalg.eigh(H)
-            self.evals = evals.clamp_(min=0.0).to(dtype)
-            self.evecs = evecs.to(dtype)
+            if adaptive:  # rho will move: one eigendecomposition serves every weight
+                evals, evecs = torch.linalg.eigh(H)
+                self.evals = evals.clamp_(min=0.0).to(dtype)
+                self.evecs = evecs.to(dtype)
+            else:  # a fixed weight needs one Cholesky (n^3 / 3 flops, ~25x cheaper than eigh)
+                self.H = H
         elif method == "cg":
             blocks = []
             rows = max(1, int(_CHUNK_BYTES // (8 * n * d)))
@@ -160,8 +202,11 @@ class _USolver:
         dtype = self.ops.X.dtype
         if self.method == "cholesky":
             self.L = _cholesky(self.kronS + self.c * self.AtA).to(dtype)
-        elif self.method == "woodbury":
+        elif self.method == "woodbury" and self.adaptive:
             self.inv_evals = 1.0 / (1.0 / self.c + self.evals)
+        elif self.method == "woodbury":
+            self.L = _cholesky(self.H + torch.eye(self.ops.n, dtype=self.H.dtype,
+                                                  device=self.H.device) / self.c).to(dtype)
         elif self.method == "cg":
             B = self.blocks * self.c + self.S64
             self.block_inv = torch.cholesky_inverse(_cholesky(B)).to(dtype)
@@ -182,10 +227,13 @@ class _USolver:
     def _solve_T(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
         """``(I (x) S + c A^T A)^-1 r`` for r of shape (d, P, C)."""
         if self.method == "cholesky":
-            return torch.cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
+            return _cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
         if self.method == "woodbury":
             y = self._block(self.S_inv, r)
-            z = self.evecs @ (self.inv_evals[:, None] * (self.evecs.T @ self._A(y)))
+            if self.adaptive:
+                z = self.evecs @ (self.inv_evals[:, None] * (self.evecs.T @ self._A(y)))
+            else:
+                z = _cholesky_solve(self._A(y), self.L)
             return y - self._block(self.S_inv, self._At(z))
         return self._cg(r, rtol)
 
@@ -248,16 +296,20 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                device: str | torch.device | None = None, dtype: torch.dtype = torch.float64,
                adapt_rho: bool = False, relaxation: float = 1.6, memory_limit: float = 2e9,
                eval_every: int = 10, progress: bool = True, cone_rho: float | None = None,
-               callback: Callable[[dict[str, Any]], None] | None = None) -> ConvexSolution:
+               callback: Callable[[dict[str, Any]], None] | None = None,
+               polish: bool = True) -> ConvexSolution:
     """Solve an exact or gated convex ReLU program by ADMM.
 
     The squared loss sits in the u-step (as in the paper); the logistic loss is majorized there by
     its curvature bound 1/4 (so the same cached factorization serves it); the hinge loss is split
-    off (``z = F u``) and handled by its prox. Stops when the primal and dual residuals fall below
-    ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
-    ``max_iter`` / ``time_limit`` seconds of process CPU time (``time.process_time``: summed
-    over this process's threads, so it runs ahead of the wall clock with several threads), in which case a :class:`ConvergenceWarning` says how far
-    it got. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
+    off (``z = F u``) and handled by its prox. Stops when the primal and dual residuals (checked
+    every 10 iterations and at each logged one: they cost an extra product with ``X^T``) fall
+    below ``tol`` relative to the iterates' and duals' norms (Boyd et al. 2011, Sec. 3.3), or at
+    ``max_iter`` / ``time_limit`` seconds of process CPU time (``time.process_time``, setup and
+    logging included; summed over this process's threads, so it runs ahead of the wall clock with
+    several threads), in which case a :class:`ConvergenceWarning` says how far it got.
+    ``dtype=torch.float32`` halves the memory traffic of every step (about 1.6x faster on one
+    thread in our runs) and is ample for a 1e-3 gap; float64 for tight tolerances. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
     logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements.
     ``cone_rho``, the penalty of the cone splitting ``G u = s``, defaults to ``rho`` except for
     the logistic loss, where it is capped at 1/2 (twice the curvature bound, independent of n and
@@ -265,13 +317,18 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     residual balancing (free for Woodbury and CG, a refactorization for Cholesky), which we
     measured to stall the exact program, hence off by default. A ``warm_start`` from an ADMM
     solution resumes its primal and dual iterates (e.g. along a beta path). ``relaxation`` is the
-    over-relaxation factor (1 = plain ADMM). The objective of the
-    group-sparse iterate (its convex and network objectives and cone violation) is logged every
-    ``eval_every`` iterations in ``history``, whose ``time`` / ``cpu_time`` (wall / process CPU
-    seconds) leave out those evaluations; the logged iterates are the
-    returned weights, so inactive neurons are exactly zero (cone violation in ``solver_info``).
-    ``callback``, if given, is called with each iteration's log record as it is made (progress
-    lines that work without a terminal, unlike the ``progress`` bar).
+    over-relaxation factor (1 = plain ADMM). ``history`` has one record per residual check
+    (iteration, residuals, rho, ``time`` / ``cpu_time``: wall / process CPU seconds); every
+    ``eval_every`` iterations it also holds the group-sparse iterate's convex and network
+    objectives and cone violation, whose cost the logged times leave out. The logged iterates
+    are the returned weights, so inactive neurons are exactly zero (cone violation in
+    ``solver_info``). ``callback``, if given, is called with each log record as it is made
+    (progress lines that work without a terminal, unlike the ``progress`` bar).
+    ``polish=True`` (default) finishes with :func:`~graphopt.convex.recovery.polish_solution`:
+    the active groups' magnitudes are refit (squared loss; a non-negative least-squares problem
+    on the active set, so the objective does not rise) and at most ``n + 1`` neurons per
+    output are kept (Carathéodory), so the returned network is group-sparse; ``state`` keeps the
+    unpolished ADMM iterates for warm starts.
     """
     if not isinstance(program, ConvexReLUProgram):
         raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
@@ -303,7 +360,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     gated, loss = program.gated, program.loss
     K = P if gated else 2 * P
     _check_memory(program, K, torch.finfo(dtype).bits // 8, memory_limit)
-    method = (choose_linear_solver(n, d, P, memory_limit) if linear_solver == "auto"
+    method = (choose_linear_solver(n, d, P, memory_limit, adapt_rho) if linear_solver == "auto"
               else linear_solver)
 
     X = torch.as_tensor(program.X, dtype=dtype, device=device)
@@ -325,7 +382,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         cone_rho = min(rho, 2.0 * curvature) if loss == "logistic" else rho
     cone_rho = float(cone_rho)
     ops = _Operators(X, D, gated, cone_rho / rho)
-    usolver = _USolver(ops, method)
+    usolver = _USolver(ops, method, adapt_rho)
     setup_time = time.perf_counter() - start
     like = dict(dtype=dtype, device=device)
 
@@ -351,15 +408,14 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     t = u.clone()
     z = Fu.clone() if split else None
     s = None if gated else torch.clamp(Gu, min=0.0)
-    zero_nC = torch.zeros(n, C, **like)
+    need_F = split or loss == "logistic"  # the squared loss never needs F u inside the loop
 
-    def adjoints() -> tuple[torch.Tensor, torch.Tensor]:
-        """``F^T z + G^T s`` and ``F^T eta + G^T nu`` (the parts of the u-step's right side that
-        move with the splitting variables and with the duals), in one product with X^T."""
-        a = torch.cat([z if split else zero_nC, eta if split else zero_nC], 1)
-        b = None if gated else torch.cat([s, nu], 2)
-        both = ops.adjoint(a, b)
-        return both[:, :, :C], both[:, :, C:]
+    def pull() -> torch.Tensor:
+        """``F^T (z - eta) + G^T (s - nu)``: the part of the u-step's right side that moves with
+        the splitting variables and their duals (one product with X^T)."""
+        if gated and not split:
+            return torch.zeros(d, K, C, **like)
+        return ops.adjoint(z - eta if split else None, None if gated else s - nu)
 
     def evaluate(w: torch.Tensor) -> dict[str, float]:
         V = w[:, :P].permute(1, 0, 2)
@@ -367,57 +423,57 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         return {"objective": program.objective(V, W), "cone_violation": program.cone_violation(V, W),
                 "network_objective": program.network_objective(V, W)}
 
-    adj_split, adj_dual = adjoints()
+    moving = pull()
     FtY = ops.adjoint(Y, None) if loss == "squared" else None
     history: list[dict[str, Any]] = []
     converged, it, a = False, 0, relaxation
     eps_primal = eps_dual = float("nan")
-    check_every = 50 if method == "cholesky" else 10  # a rho change costs a refactorization there
+    rho_every = 50 if method == "cholesky" else 10  # a rho change costs a refactorization there
     bar = tqdm(total=max_iter, disable=not progress or not sys.stderr.isatty(), desc="admm")
     for it in range(1, max_iter + 1):
         usolver.set_weight(1.0 if split else curvature / rho)
-        rhs = adj_split - adj_dual + t - lam
+        rhs = moving + t - lam
         if loss == "squared":
-            rhs = rhs + FtY / rho
+            rhs += FtY / rho
         elif loss == "logistic":
             # majorize at the current u: gradient of sum softplus(-y f) is -y sigmoid(-y f)
             grad = -Y * torch.sigmoid(-Y * Fu)
             rhs = rhs + ops.adjoint((curvature * Fu - grad) / rho, None)
         u = usolver.solve(rhs)
-        Fu, Gu = ops.apply(u)
+        Fu, Gu = ops.apply(u, need_F)
         t_old, s_old, z_old = t, s, z
-        u_r = a * u + (1 - a) * t_old
-        t = _group_shrink(u_r + lam, program.beta / rho)
-        lam = lam + u_r - t
-        r_sq = float((u - t).square().sum())
-        norm_ax, norm_b = float(u.square().sum()), float(t.square().sum())
+        # over-relaxed point a x + (1 - a) x_old, then prox and scaled-dual update of each split
+        w = torch.lerp(t_old, u, a).add_(lam)
+        t = _group_shrink(w, program.beta / rho)
+        lam = w.sub_(t)
         if split:
-            Fu_r = a * Fu + (1 - a) * z_old
-            z = loss_prox(Fu_r + eta, Y, loss, rho)
-            eta = eta + Fu_r - z
-            r_sq += float((Fu - z).square().sum())
-            norm_ax += float(Fu.square().sum())
-            norm_b += float(z.square().sum())
+            w = torch.lerp(z_old, Fu, a).add_(eta)
+            z = loss_prox(w, Y, loss, rho)
+            eta = w.sub_(z)
         if not gated:
-            Gu_r = a * Gu + (1 - a) * s_old
-            s = torch.clamp(Gu_r + nu, min=0.0)
-            nu = nu + Gu_r - s
-            r_sq += float((Gu - s).square().sum())
-            norm_ax += float(Gu.square().sum())
-            norm_b += float(s.square().sum())
-        adj_old = adj_split
-        adj_split, adj_dual = adjoints()
-        primal = math.sqrt(r_sq)
-        dual = rho * float((adj_split - adj_old + t - t_old).norm())
-        eps_primal = tol * max(math.sqrt(norm_ax), math.sqrt(norm_b)) + 1e-3 * tol
+            w = torch.lerp(s_old, Gu, a).add_(nu)
+            s = torch.clamp(w, min=0.0)
+            nu = w.sub_(s)
+        moving = pull()
+        cpu_now = time.process_time() - cpu_start - eval_cpu
+        # the limit counts all of this call's CPU, the log's evaluations included
+        out_of_time = time_limit is not None and time.process_time() - cpu_start > time_limit
+        bar.update(1)
+        # the residuals cost as much as an iteration's products: check them every 10 iterations
+        # (and wherever the objective is logged), so the stopping rule fires at most 9 late
+        if not (it == 1 or it % 10 == 0 or it % eval_every == 0 or out_of_time or it == max_iter):
+            continue
+        primal, dual, norm_ax, norm_b, norm_dual = _residuals(
+            ops, u, t, t_old, Fu, z, z_old, eta, Gu, s, s_old, nu)
+        dual *= rho
+        eps_primal = tol * max(norm_ax, norm_b) + 1e-3 * tol
         # Boyd's scale ||A^T y|| = ||F^T eta + lam + G^T nu|| tends to 0 when the loss is split off
         # (stationarity), so scale by the larger of its parts instead
-        eps_dual = tol * rho * max(float(adj_dual.norm()), float(lam.norm())) + 1e-3 * tol
+        eps_dual = tol * rho * max(norm_dual, float(lam.norm())) + 1e-3 * tol
         record: dict[str, Any] = {"iteration": it, "time": time.perf_counter() - start - eval_wall,
-                                  "cpu_time": time.process_time() - cpu_start - eval_cpu,
-                                  "primal_residual": primal, "dual_residual": dual, "rho": rho}
+                                  "cpu_time": cpu_now, "primal_residual": primal,
+                                  "dual_residual": dual, "rho": rho}
         converged = primal <= eps_primal and dual <= eps_dual
-        out_of_time = time_limit is not None and record["cpu_time"] > time_limit
         if it % eval_every == 0 or converged or out_of_time or it == max_iter:
             # the log's objective evaluations are bookkeeping: their cost is kept out of the times
             c0, w0 = time.process_time(), time.perf_counter()
@@ -427,10 +483,9 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         history.append(record)
         if callback is not None:
             callback(record)
-        bar.update(1)
         if converged or out_of_time:
             break
-        if adapt_rho and it % check_every == 0:
+        if adapt_rho and it % rho_every == 0:
             ratio = (primal / eps_primal) / max(dual / eps_dual, 1e-300)
             scale = 2.0 if ratio > 10.0 else 0.5 if ratio < 0.1 else 1.0
             if scale != 1.0:
@@ -438,7 +493,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                 lam = lam / scale
                 eta = eta / scale if split else None
                 nu = None if gated else nu / scale
-                adj_dual = adj_dual / scale
+                moving = pull()
     bar.close()
 
     V = t[:, :P].permute(1, 0, 2).to(device="cpu", dtype=torch.float64).contiguous()
@@ -466,5 +521,12 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
 
     state = {"u": cpu(u), "lam": cpu(lam), "eta": cpu(eta), "nu": cpu(nu), "rho": rho,
              "split": split, "cone_scale": ops.cone_scale}
-    return ConvexSolution(V=V, W=W, objective=objective, converged=converged, iterations=it,
-                          history=history, solver_info=info, state=state)
+    solution = ConvexSolution(V=V, W=W, objective=objective, converged=converged, iterations=it,
+                              history=history, solver_info=info, state=state)
+    if polish:
+        c0 = time.process_time()
+        solution = polish_solution(solution, program)
+        solution.solver_info.update({
+            "polish_cpu_time": time.process_time() - c0, "objective_unpolished": objective,
+            "cone_violation": program.cone_violation(solution.V, solution.W)})
+    return solution

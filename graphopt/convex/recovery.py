@@ -18,7 +18,8 @@ from .losses import loss_value
 from .patterns import Patterns
 from .programs import ConvexReLUProgram, ConvexSolution
 
-__all__ = ["TwoLayerReLU", "GatedReLUNetwork", "recover_network", "active_neurons", "reduce_neurons"]
+__all__ = ["TwoLayerReLU", "GatedReLUNetwork", "recover_network", "active_neurons", "reduce_neurons",
+           "refit_neurons", "polish_solution"]
 
 
 def _penalty(module: nn.Module, beta: float) -> torch.Tensor:
@@ -192,3 +193,98 @@ def reduce_neurons(solution: ConvexSolution, program: ConvexReLUProgram) -> Conv
                           iterations=solution.iterations, history=solution.history,
                           solver_info={**solution.solver_info, "reduced_to_n_plus_1": True},
                           state=solution.state)
+
+
+def _nonnegative_qp(Q: torch.Tensor, b: torch.Tensor, c: torch.Tensor, max_iter: int) -> torch.Tensor:
+    """``argmin_{c >= 0} c^T Q c / 2 - b^T c`` by the Lawson-Hanson active-set method, started at
+    the feasible ``c``: solve on the free set, step back to the boundary while a free weight would
+    turn negative, then free the weight with the most negative gradient until none is left."""
+    K = len(b)
+    scale = float(Q.diagonal().abs().max()) + 1e-300
+    ridge = 1e-12 * scale * torch.eye(K, dtype=Q.dtype)  # Q is singular once K > n
+    free = c > 0
+    for _ in range(max_iter):
+        idx = torch.nonzero(free).flatten()
+        z = torch.zeros_like(c)
+        if len(idx):
+            z[idx] = torch.linalg.solve(Q[idx][:, idx] + ridge[:len(idx), :len(idx)], b[idx])
+        bad = free & (z <= 0)
+        if bad.any():  # step from c towards z until the first free weight reaches zero
+            alpha = (c[bad] / (c[bad] - z[bad])).min()
+            c = c + alpha * (z - c)
+            free &= c > 1e-14 * float(c.max().clamp(min=1e-300))
+            c[~free] = 0.0
+            continue
+        c = z
+        grad = Q @ c - b
+        grad[free] = 0.0
+        j = int(grad.argmin())
+        if float(grad[j]) >= -1e-12 * (float(b.abs().max()) + 1e-300):
+            break
+        free[j] = True
+    return c
+
+
+def refit_neurons(solution: ConvexSolution, program: ConvexReLUProgram, cone_tol: float = 1e-3
+                  ) -> ConvexSolution:
+    """Rescale the active groups to minimize the program's objective (squared loss).
+
+    With the directions ``u_j / ||u_j||`` fixed, a group's contribution to the convex model is
+    ``c_j h_j`` (``h_j = ±D_j X u_j / ||u_j||``) and its penalty ``beta c_j``: the best magnitudes
+    ``c >= 0`` solve a small non-negative least-squares problem (Gram matrix of the active
+    groups' outputs), started at the current ones, so the objective never rises. Rescaling keeps
+    each group's cone constraints, and where they hold the network the weights define has the
+    same objective; groups whose direction breaks its cone by more than ``cone_tol`` (relative)
+    are left as they are. Scales to zero drop groups. Other losses are returned unchanged.
+    """
+    if program.loss != "squared" or program.robust_eps:
+        return solution
+    X = torch.from_numpy(program.X)
+    D = torch.from_numpy(program.patterns.D).to(torch.float64)
+    V = solution.V.clone()
+    W = None if solution.W is None else solution.W.clone()
+    for col in range(V.shape[2]):
+        groups = [(A, i, sign) for A, sign in ((V, 1.0), (W, -1.0)) if A is not None
+                  for i in torch.nonzero(A[:, :, col].norm(dim=1) > 0).flatten().tolist()]
+        if not groups:
+            continue
+        y = torch.from_numpy(program.Y[:, col]).clone()
+        if not program.gated:
+            # only groups whose direction keeps its cone (2 D_i - I) X u >= 0 are rescaled: a tiny
+            # group pointing outside it would otherwise be blown up to exploit the violation
+            kept = []
+            for A, i, sign in groups:
+                Xu = X @ A[i, :, col]
+                slack = torch.clamp((2.0 * D[:, i] - 1.0) * Xu, max=0.0).norm()
+                if slack <= cone_tol * Xu.norm():
+                    kept.append((A, i, sign))
+                else:  # held fixed: its output moves into the target
+                    y -= sign * D[:, i] * Xu
+            groups = kept
+            if not groups:
+                continue
+        norms = torch.stack([A[i, :, col].norm() for A, i, _ in groups])
+        H = torch.stack([sign * D[:, i] * (X @ A[i, :, col]) / norms[k]
+                         for k, (A, i, sign) in enumerate(groups)], dim=1)
+        b = H.T @ y - program.beta
+        Q = H.T @ H
+        new = _nonnegative_qp(Q, b, norms.clone(), max_iter=3 * len(groups) + 10)
+
+        def value(c: torch.Tensor) -> float:  # network objective minus the constant ||y||^2 / 2
+            return float(c @ Q @ c / 2 - b @ c)
+
+        if not value(new) < value(norms):  # rounding on a singular Gram matrix: keep the iterate
+            continue
+        for k, (A, i, _) in enumerate(groups):
+            A[i, :, col] *= new[k] / norms[k]
+    return ConvexSolution(V=V, W=W, objective=program.objective(V, W), converged=solution.converged,
+                          iterations=solution.iterations, history=solution.history,
+                          solver_info={**solution.solver_info, "refit": True},
+                          state=solution.state)
+
+
+def polish_solution(solution: ConvexSolution, program: ConvexReLUProgram) -> ConvexSolution:
+    """:func:`refit_neurons` (squared loss; the objective does not rise), then
+    :func:`reduce_neurons` (at most ``n + 1`` active neurons per output on exact programs,
+    keeping the network's training predictions and penalty)."""
+    return reduce_neurons(refit_neurons(solution, program), program)
