@@ -48,10 +48,7 @@ def run(args: argparse.Namespace) -> int:
                diag_lambda=args.diag_lambda, eval_every=args.eval_every, patience=args.patience,
                checkpoint=args.checkpoint, resume=args.resume, seed=args.seed,
                num_workers=args.workers, device=args.device, amp=args.amp, progress=not args.quiet)
-    metric = "micro-F1" if g.is_multilabel else "accuracy"
-    if not args.quiet:
-        for row in hist.epochs:
-            print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    metric = "micro-F1" if g.is_multilabel else "accuracy"  # epochs were logged as they ran
     print(f"best epoch {hist.best_epoch}; {metric}: "
           + ", ".join(f"{k} {v:.4f}" for k, v in hist.final.items()))
     if args.json:
@@ -141,7 +138,7 @@ def _run_rank(args: argparse.Namespace) -> int:
     """One rank of a distributed run (started by torchrun or by ``--nproc``): reads only its shard."""
     import torch.distributed as dist
 
-    from ..cluster_gcn.distributed import fit_distributed, init_distributed
+    from ..cluster_gcn.distributed import fit_distributed, init_distributed, shutdown_distributed
     from ..shards import load_shard
 
     if args.shards is None:
@@ -175,11 +172,7 @@ def _run_rank(args: argparse.Namespace) -> int:
         raise CLIError(f"rank {rank}: the distributed run failed (a peer process died or stopped "
                        f"responding): {str(e).splitlines()[0]}") from e
     if rank == 0:
-        metric = "micro-F1" if m["multilabel"] else "accuracy"
-        if not args.quiet:
-            for row in hist.epochs:
-                print("  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                for k, v in row.items()))
+        metric = "micro-F1" if m["multilabel"] else "accuracy"  # rank 0 logged the epochs as they ran
         for r in ranks:
             print(f"rank {r['rank']}: {r['nodes']} nodes, {r['edges']} edges, {r['halo']} halo, "
                   f"peak {r['peak_mb']:.0f} MB, {r['nodes_per_s']:.0f} nodes/s")
@@ -187,6 +180,5 @@ def _run_rank(args: argparse.Namespace) -> int:
               + ", ".join(f"{k} {v:.4f}" for k, v in hist.final.items()))
         if args.json:
             _write_json(args, hist, world, ranks)
-    dist.barrier()  # rank 0 hosts the store: a peer still using it aborts if it goes first
-    dist.destroy_process_group()
+    shutdown_distributed()
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 
 import numpy as np
 
@@ -45,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     est = ConvexReLUClassifier(loss=args.loss, beta=1.0, num_patterns=args.patterns, solver=args.solver,
                                gated=args.gated, robust_eps=args.robust_eps, standardize=standardize,
                                max_iter=args.max_iter, tol=args.tol, time_limit=args.time_limit,
-                               device=args.device, dtype=args.dtype, seed=args.seed, progress=True)
+                               device=args.device, dtype=args.dtype, seed=args.seed, progress=True,
+                               # off a terminal the bar is silent: progress lines instead, unless
+                               # stdout carries --json
+                               verbose=0 if args.json or sys.stderr.isatty() else 1)
     bmax = beta_max(est, X, y)
     est.set_params(beta=args.beta if args.beta is not None else 1e-2 * bmax)
     est.fit(X, y)

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--device: {e}") from e
     rank = 0
     if distributed:
-        from ..cluster_gcn.distributed import init_distributed
+        from ..cluster_gcn.distributed import init_distributed, shutdown_distributed
         from ..shards import load_shard
 
         if args.shards is None:
@@ -107,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"{name} on {args.dataset}: test accuracy {100 * np.mean(accs):.2f} ± {100 * np.std(accs):.2f} "
         f"over {len(accs)} seed(s)")
     if distributed:
-        torch.distributed.barrier()  # rank 0 hosts the store: a peer still using it aborts if it goes first
-        torch.distributed.destroy_process_group()
+        shutdown_distributed()
     return 0
 
 
