@@ -116,6 +116,24 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def launch_ranks(cmd: list[str], nproc: int, threads: int | None, scratch: str | None) -> int:
+    """Run ``cmd`` as ``nproc`` local ranks (each logging to stderr), then remove ``scratch``
+    (a temporary shards folder, or None); a failed rank becomes a :class:`CLIError`."""
+    import shutil
+
+    from ..cluster_gcn.distributed import launch_local
+
+    try:
+        launch_local(cmd, nproc, threads=threads or 1,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    except RuntimeError as e:
+        raise CLIError(str(e)) from e
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
 def _version() -> str:
     from .. import __version__
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import CLIError, auto_parts, set_threads
+from . import CLIError, auto_parts, launch_ranks, set_threads
 from .._io import write_atomic
 from ..cluster_gcn import ClusterGCN, fit, peak_memory_mb, spectral_features, training_subgraph
 from ..datasets import dataset_format, load
@@ -102,7 +101,6 @@ def _argv(parser: argparse.ArgumentParser, args: argparse.Namespace, drop: set[s
 
 def _launch(args: argparse.Namespace) -> int:
     """``--nproc R``: write shards (unless ``--shards`` names them), then run R local ranks."""
-    from ..cluster_gcn.distributed import launch_local
     from ..shards import write_shards
 
     if args.nproc < 1:
@@ -123,15 +121,7 @@ def _launch(args: argparse.Namespace) -> int:
         del g
     cmd = [sys.executable, "-m", "graphopt", "cluster-gcn",
            *_argv(args.parser, args, {"nproc", "shards"}), "--shards", str(shards)]
-    try:
-        launch_local(cmd, args.nproc, threads=args.threads or 1,
-                     log=lambda line: print(line, file=sys.stderr, flush=True))
-    except RuntimeError as e:
-        raise CLIError(str(e)) from e
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return launch_ranks(cmd, args.nproc, args.threads, tmp)
 
 
 def _run_rank(args: argparse.Namespace) -> int:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 
 import numpy as np
 
-from . import CLIError, set_threads
+from . import CLIError, launch_ranks, set_threads
 
 __all__ = ["run"]
 
@@ -129,7 +128,6 @@ def _rank_argv(args: argparse.Namespace) -> list[str]:
 
 def _launch(args: argparse.Namespace) -> int:
     """``--nproc R``: write shards of a METIS partition (unless ``--shards`` names them), run R local ranks."""
-    from ..cluster_gcn.distributed import launch_local
     from ..datasets import load_planetoid
     from ..partition import Partition
     from ..shards import write_shards
@@ -145,12 +143,4 @@ def _launch(args: argparse.Namespace) -> int:
         write_shards(Partition.metis(g, args.parts, seed=0), args.nproc, shards, dataset=args.dataset)
         del g
     cmd = [sys.executable, "-m", "graphopt", "lagnn", *_rank_argv(args), "--shards", str(shards)]
-    try:
-        launch_local(cmd, args.nproc, threads=args.threads or 1,
-                     log=lambda line: print(line, file=sys.stderr, flush=True))
-    except RuntimeError as e:
-        raise CLIError(str(e)) from e
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return launch_ranks(cmd, args.nproc, args.threads, tmp)
