@@ -175,6 +175,8 @@ def main() -> None:
     parser.add_argument("--certified-sizes", type=int, nargs="*", default=[2000, 10000])
     parser.add_argument("--certified-limits", type=float, nargs="*", default=[60.0, 600.0],
                         help="time_limit (wall s) of first_order_rates per certified size")
+    parser.add_argument("--certified-smoothing-too", action="store_true",
+                        help="also run polished sizes without the polish, side by side")
     parser.add_argument("--spectrum-sizes", type=int, nargs="*", default=[300, 1000])
     parser.add_argument("--sdp-sizes", type=int, nargs="*", default=[50])
     parser.add_argument("--sdp-timeout", type=float, default=600.0)
@@ -198,8 +200,8 @@ def main() -> None:
         update_json(args.out, payload | {"sdp_limit": sdp_limit_part(
             args.sdp_sizes, args.sdp_timeout, args.sdp_memory_gb)})
     if "certified" in parts:
-        update_json(args.out, payload | {"certified": certified_part(args.certified_sizes,
-                                                                     args.certified_limits)})
+        update_json(args.out, payload | {"certified": certified_part(
+            args.certified_sizes, args.certified_limits, args.certified_smoothing_too)})
     if "spectrum" in parts:
         update_json(args.out, payload | {"spectrum": spectrum_part(args.spectrum_sizes)})
 
@@ -267,32 +269,43 @@ def spectrum_part(sizes: list[int]) -> list[dict]:
     return rows
 
 
-def certified_part(sizes: list[int], limits: list[float]) -> list[dict]:
+def certified_part(sizes: list[int], limits: list[float], smoothing_too: bool) -> list[dict]:
     """first_order_rates on communication_graph("random_geometric", n) (issue 12 goal 2):
-    CPU and wall time, certified relative gap, total against uniform rates."""
+    CPU and wall time, certified relative gap, total against uniform rates. Graphs the default
+    polishes (interior-point Newton steps, at most _NEWTON_MAX_EDGES edges) also get a row
+    without the polish (smoothing and certificate LP only) when ``smoothing_too``."""
     from graphopt.datasets.generators import communication_graph
+    from graphopt.gossip.rates import _NEWTON_MAX_EDGES
     from graphopt.gossip.rates import first_order_rates as certified_rates
 
     rows = []
-    print("\n| graph | n | edges | time limit s | CPU s | wall s | wall / limit | evaluations "
-          "| stopped by | total | lower bound | certified rel. gap | uniform / total |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| graph | n | edges | polish | time limit s | CPU s | wall s | wall / limit | "
+          "evaluations | stopped by | total | lower bound | certified rel. gap | uniform / total |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    runs = []
     for n, limit in zip(sizes, limits):
+        runs.append((n, limit, None))
+        if smoothing_too and communication_graph("random_geometric", n, seed=0).num_edges \
+                <= _NEWTON_MAX_EDGES:
+            runs.append((n, limit, False))
+    for n, limit, polish in runs:
         graph = communication_graph("random_geometric", n, seed=0)
+        polished = graph.num_edges <= _NEWTON_MAX_EDGES if polish is None else polish
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # reported in the row instead
             rates, cert = certified_rates(graph, progress=False, time_limit=limit,
-                                          return_certificate=True)
+                                          return_certificate=True, polish=polish)
         uniform = float(uniform_rates(graph).sum())
         rows.append({"graph": f"communication_graph random_geometric n={n} seed=0", "n": n,
-                     "edges": graph.num_edges, "time_limit_s": limit,
+                     "edges": graph.num_edges, "polish": polished, "time_limit_s": limit,
                      "cpu_seconds": cert.cpu_seconds, "wall_seconds": cert.seconds,
                      "evaluations": cert.evaluations, "stopped_by": cert.stopped_by,
                      "total": cert.total, "lower_bound": cert.lower_bound,
                      "relative_gap": cert.relative_gap, "uniform": uniform,
                      "saving": uniform / cert.total})
         r = rows[-1]
-        print(f"| {r['graph']} | {n} | {r['edges']} | {limit:g} | {r['cpu_seconds']:.1f} | "
+        print(f"| {r['graph']} | {n} | {r['edges']} | {'yes' if polished else 'no'} | "
+              f"{limit:g} | {r['cpu_seconds']:.1f} | "
               f"{r['wall_seconds']:.1f} | {r['wall_seconds'] / limit:.3f} | {r['evaluations']} | "
               f"{r['stopped_by']} | "
               f"{r['total']:.1f} | {r['lower_bound']:.1f} | {r['relative_gap']:.3g} | "

@@ -460,6 +460,9 @@ _NEWTON_MAX_EDGES = 4000
 # the weight by _NEWTON_TAU_STEP each time the Newton decrement falls below _NEWTON_CENTERED:
 # the certificate does not need exact centring, so loose centring saves most of the steps.
 _NEWTON_SLACK, _NEWTON_TAU_STEP, _NEWTON_CENTERED = 0.01, 3.0, 1.0
+# Steps without any progress of the design or the bound after which the polish has reached the
+# limit of float64 (the barrier's terms then differ by rounding only).
+_NEWTON_PATIENCE = 15
 # The smoothing stages run before a polish, and their share of a time limit.
 _POLISH_BETAS, _POLISH_SMOOTHING_SHARE = 2, 0.25
 
@@ -585,11 +588,18 @@ def _polish(n: int, edges: np.ndarray, lam: np.ndarray, deadline: float, max_ste
         return "stalled"
     tau = (2 * m + n) / (_NEWTON_SLACK * lam.sum())
     unit = np.r_[np.ones(m), 0.0]
+    record, idle = (np.inf, 0.0), 0
     for _ in range(max_steps):
         _check_deadline(deadline)
         grad0, factor, scale, lower = barrier.derivatives(p, tau)
-        if report(p["lam"], _threshold_total(p), lower):
+        total = _threshold_total(p)
+        if report(p["lam"], total, lower):
             return "gap"
+        progress = total < record[0] * (1 - 1e-9) or lower > record[1] * (1 + 1e-9)
+        record = (min(total, record[0]), max(lower, record[1]))
+        idle = 0 if progress else idle + 1
+        if idle >= _NEWTON_PATIENCE:
+            return "stalled"
         _check_deadline(deadline)
         grad = grad0 + tau * unit
         step = -scale * la.cho_solve(factor, scale * grad, check_finite=False)
