@@ -13,15 +13,43 @@ __all__ = ["adam", "csr_matmul", "csr_transpose", "csr_with_values", "dropout",
            "dropout_linear", "InputDropout", "sparse_propagation"]
 
 
-def adam(params: Any, **kwargs: Any) -> torch.optim.Adam:
-    """``torch.optim.Adam`` with the fused single-pass update where this torch build has it (same
-    algorithm; the CVAE's ~4M-parameter update was as costly as its products, ``benchmarks/bench_ops.py``),
-    the default implementation otherwise."""
+def _undecorated(method: Callable) -> Callable:
+    return getattr(method, "__wrapped__", method)
+
+
+class _EagerAdam(torch.optim.Adam):
+    """``torch.optim.Adam`` without its ``torch._dynamo`` hooks.
+
+    torch wraps ``step``, ``zero_grad``, ``add_param_group`` and the state-dict methods in
+    decorators that import ``torch._dynamo`` on first use (about 1 s of CPU per process, more on a
+    loaded machine) so that compiled graphs can break around them; graphopt compiles nothing.
+    These are the same methods undecorated, so the update, the state dict and GradScaler's
+    fused-step contract are torch's own.
+    """
+
+    add_param_group = _undecorated(torch.optim.Optimizer.add_param_group)
+    zero_grad = _undecorated(torch.optim.Optimizer.zero_grad)
+    state_dict = _undecorated(torch.optim.Optimizer.state_dict)
+    load_state_dict = _undecorated(torch.optim.Optimizer.load_state_dict)
+    _adam_step = _undecorated(torch.optim.Adam.step)
+
+    def step(self, closure: Callable | None = None) -> Any:
+        with torch.no_grad():  # what the removed decorator did for a non-differentiable Adam
+            return self._adam_step(closure)
+
+
+def adam(params: Any, *, fused: bool = True, **kwargs: Any) -> torch.optim.Adam:
+    """``torch.optim.Adam`` (without the ``torch._dynamo`` import, see :class:`_EagerAdam`), with
+    the fused single-pass update where this torch build has it and ``fused`` (same algorithm; the
+    CVAE's ~4M-parameter update was as costly as its products, ``benchmarks/bench_ops.py``), the
+    default implementation otherwise."""
     params = list(params)
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
+    if fused:
+        try:
+            return _EagerAdam(params, fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return _EagerAdam(params, **kwargs)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._device import resolve_device
+from .._ops import adam
 from .._training import EpochLog, check_logits, check_loss, check_model_fits
 from ..graph import Graph
 from ._dist import Comm, shard_parts
@@ -125,7 +126,8 @@ class LAClassifier:
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         groups = model.param_groups(self.weight_decay) if hasattr(model, "param_groups") else None
-        return torch.optim.Adam(groups or model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return adam(groups or model.parameters(), fused=False, lr=self.lr,
+                    weight_decay=self.weight_decay)
 
     def _drawer(self, graph: Graph, gen: torch.Generator, pool: bool = True):
         """A function returning ``num_generated`` matrices for ``graph`` per call."""

@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from .._device import resolve_device
 from .._io import check_parent, write_atomic
+from .._ops import adam
 from .._training import EpochLog, check_loss, check_model_fits, load_checkpoint
 from ..graph import Normalization
 from ..shards import Shard
@@ -332,7 +333,7 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     reduced = {"bytes": 0}
     ddp.register_comm_hook(reduced, _counting_allreduce)
-    optimizer = torch.optim.Adam(ddp.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = adam(ddp.parameters(), fused=False, lr=lr, weight_decay=weight_decay)
     torch.manual_seed(rank_seed(seed, rank))
     p_local = shard.partition.num_parts
     loader = ClusterLoader(shard.partition, min(q, p_local), shuffle=False,
