@@ -1,7 +1,10 @@
 """Start-up cost of the command line: process CPU time of ``graphopt --help`` and of every
 ``graphopt COMMAND --help`` (issue 12, goal 5: each under 2 s of CPU), beside ``python -c "import
 torch"`` as the reference for what one heavy import costs, and optionally beside another checkout's
-CLI (``--compare DIR``, e.g. the code before the lazy parsers).
+CLI (``--compare DIR``, e.g. the code before the lazy parsers). Two more rows time a fresh
+interpreter that imports torch and graphopt._ops and takes one Adam step, with
+``torch.optim.Adam`` and with graphopt's ``adam`` (torch's update without the decorators that
+import ``torch._dynamo``): their difference is what every training process saves.
 
 Each measurement is a fresh interpreter (OMP_NUM_THREADS=1); its CPU time (user + system) and
 wall time come from the child's own rusage (``os.wait4``). Commands are interleaved round by round
@@ -51,6 +54,11 @@ def main() -> None:
     args = ap.parse_args()
 
     cases = [("python -c 'import torch'", [sys.executable, "-c", "import torch"], REPO)]
+    for name, make in (("torch.optim.Adam", "torch.optim.Adam(m.parameters(), fused=True)"),
+                       ("graphopt._ops.adam", "adam(m.parameters())")):
+        step = ("import torch; from graphopt._ops import adam; m = torch.nn.Linear(8, 2); "
+                f"opt = {make}; m(torch.randn(4, 8)).sum().backward(); opt.step()")
+        cases.append((f"import torch + first {name} step", [sys.executable, "-c", step], REPO))
     for cmd in COMMANDS:
         label = " ".join(["graphopt", *cmd, "--help"])
         cases.append((label, [sys.executable, "-m", "graphopt", *cmd, "--help"], REPO))
