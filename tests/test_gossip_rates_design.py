@@ -310,3 +310,26 @@ def test_polish_certifies_the_optimum_beyond_the_sdp_solvers_reach():
     assert smooth_cert.relative_gap > 10 * cert.relative_gap
     with pytest.raises(ValueError, match="polish"):
         first_order_rates(g, polish="yes")
+
+
+def test_first_evaluation_may_outlast_a_stage_share(monkeypatch):
+    # At 10^4 nodes one evaluation outlasted the first stage's share of time_limit=600 s, and
+    # every stage cut its first evaluation short: TimeoutError after 600 s and no design.
+    import time as _time
+
+    from graphopt.gossip import rates as rates_mod
+
+    original = rates_mod._SmoothedRatio.__call__
+
+    def slow(self, lam, beta):
+        _time.sleep(0.5)  # longer than a stage's share below (0.85 * 2 s / 7 stages = 0.24 s)
+        return original(self, lam, beta)
+
+    monkeypatch.setattr(rates_mod._SmoothedRatio, "__call__", slow)
+    g = nxg(nx.barbell_graph(5, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rates, cert = first_order_rates(g, progress=False, polish=False, time_limit=2.0,
+                                        return_certificate=True)
+    assert cert.evaluations >= 1 and cert.stopped_by == "time_limit"
+    assert threshold_ratio(g, rates) == pytest.approx(1.0)

@@ -460,9 +460,10 @@ _NEWTON_MAX_EDGES = 4000
 # the weight by _NEWTON_TAU_STEP each time the Newton decrement falls below _NEWTON_CENTERED:
 # the certificate does not need exact centring, so loose centring saves most of the steps.
 _NEWTON_SLACK, _NEWTON_TAU_STEP, _NEWTON_CENTERED = 0.01, 3.0, 1.0
-# Steps without any progress of the design or the bound after which the polish has reached the
-# limit of float64 (the barrier's terms then differ by rounding only).
-_NEWTON_PATIENCE = 15
+# Steps without any progress of the design or the bound, once the barrier's own duality gap
+# (ν/τ) is below _NEWTON_FLOOR of the total, after which the polish has reached the limit of
+# float64 (the barrier's terms then differ by rounding only).
+_NEWTON_PATIENCE, _NEWTON_FLOOR = 15, 1e-7
 # The smoothing stages run before a polish, and their share of a time limit.
 _POLISH_BETAS, _POLISH_SMOOTHING_SHARE = 2, 0.25
 
@@ -571,8 +572,10 @@ def _polish(n: int, edges: np.ndarray, lam: np.ndarray, deadline: float, max_ste
     along a path of growing ``τ``. Every step hands ``report(rates, total, lower_bound)`` the
     current design (any ``λ > 0`` scaled onto the threshold is feasible) and the Lagrangian bound
     of the barrier's multipliers; ``report`` returns True to stop. Returns why it stopped:
-    ``"gap"``, ``"max_iter"`` or ``"stalled"`` (no step of the line search stays in the domain
-    and decreases ``f``: the barrier has reached the limit of float64); raises :class:`_TimeUp`.
+    ``"gap"``, ``"max_iter"`` or ``"stalled"`` (the barrier has reached the limit of float64: no
+    step of the line search stays in the domain and decreases ``f``, or, past a barrier gap of
+    ``_NEWTON_FLOOR``, neither the design nor the bound has moved for ``_NEWTON_PATIENCE``
+    steps); raises :class:`_TimeUp`.
     """
     barrier = _Barrier(n, edges)
     m = len(edges)
@@ -597,7 +600,8 @@ def _polish(n: int, edges: np.ndarray, lam: np.ndarray, deadline: float, max_ste
             return "gap"
         progress = total < record[0] * (1 - 1e-9) or lower > record[1] * (1 + 1e-9)
         record = (min(total, record[0]), max(lower, record[1]))
-        idle = 0 if progress else idle + 1
+        deep = (2 * m + n) / tau < _NEWTON_FLOOR * p["lam"].sum()
+        idle = idle + 1 if deep and not progress else 0
         if idle >= _NEWTON_PATIENCE:
             return "stalled"
         _check_deadline(deadline)
@@ -716,11 +720,12 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
         # the search reaches the sharper smoothings instead of ending in the first, loosest one;
         # but at least _MIN_STAGE_EVALS evaluations where they fit, since L-BFGS makes no
         # progress in a handful of steps.
+        if not evaluations:
+            return deadline  # the first evaluation may take what there is: nothing without it
         left = search_end - stage_start
         share = left / (len(betas) - stage)
-        if evaluations:
-            per_eval = (time.perf_counter() - start) / evaluations
-            share = max(share, min(left, _MIN_STAGE_EVALS * per_eval))
+        per_eval = (time.perf_counter() - start) / evaluations
+        share = max(share, min(left, _MIN_STAGE_EVALS * per_eval))
         return stage_start + share
 
     for stage, beta in enumerate(betas):
