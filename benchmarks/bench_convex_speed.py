@@ -1,20 +1,27 @@
-"""Speed: time to a 1e-3 gap on the exact convex ReLU program, ADMM against CVXPY and pyscnn.
+"""Speed: time to a 1e-3 gap on the exact (or gated) convex ReLU program, ADMM vs CVXPY and pyscnn.
 
 The gap is scored on the *network* the returned weights define (``program.network_objective``:
 ``loss(sum_i (X v_i)_+ - (X w_i)_+) + beta * sum of norms``), so an iterate that breaks the cone
 constraints is charged for what its network actually predicts; gap = |network objective - CVXPY
 optimum| / optimum, two-sided: an infeasible iterate whose network lands below the sampled optimum
-(its neurons then use other patterns) has not solved this program and does not count. Problems: the exact squared-loss program on the
-sampled patterns of ``--patterns`` Gaussian gates, synthetic teacher data (d = 30) and a9a
+(its neurons then use other patterns) has not solved this program and does not count.
+Problems: the exact squared-loss program (with ``--programs gated`` the gated one, whose network
+objective is its convex objective ``loss(sum_i D_i X v_i) + beta * sum of norms``) on the sampled
+patterns of ``--patterns`` Gaussian gates, synthetic teacher data (d = 30) and a9a
 (standardized rows of the official train file, labels +-1 as targets), n = 1000 and 3000,
 beta = ``--beta-fracs`` x beta_max (``max_i ||X^T D_i y||``, the gated program's zero threshold).
 
 Peers, all in this process and timed by its process CPU time: CVXPY (Clarabel; compile included);
 pyscnn 0.0.10 (Mishkin, Sahiner & Pilanci, ICML 2022; ``pip install pyscnn``, benchmark only)
 in this process on the very same gates and data (``unitize_data=False``, float64, lambda =
-beta / n since its loss is averaged): its augmented Lagrangian (AL) for the exact program. (Its
-R-FISTA for the gated program is not compared: on the same gates its returned gated model
-predicted differently from ``sum_i D_i X v_i`` in our check, so the two did not solve one program.) Timing is process CPU time (one torch thread; wall beside it).
+beta / n since its loss is averaged): its augmented Lagrangian (AL) for the exact program and its
+R-FISTA for the gated program (``--programs gated``). pyscnn dedupes the patterns with
+``np.unique(axis=1)``, which *sorts* them, so its returned neurons come in another order than ours;
+they are mapped back by matching the patterns of its returned gates (``X G > 0``; ours are
+``X G >= 0``, the same on data without exact ties, checked) to ours before scoring (without that
+map the gated model's ``sum_i D_i X v_i`` differs from pyscnn's own predictions, and the exact
+program's cone violation is measured against the wrong patterns; the exact network objective is
+order-free). Timing is process CPU time (one torch thread; wall beside it).
 ADMM runs in each of ``--dtypes`` (float64 and float32 working precision; the gap is always scored
 in float64 on the returned weights). ADMM "to gap" is the first logged iterate after which the gap
 stays below 1e-3 (an oracle stop, logged every 10 iterations, where ADMM also checks its residuals;
@@ -125,6 +132,8 @@ def pyscnn_ladder(prog: ConvexReLUProgram, optimum: float, gap: float, gated: bo
     from scnn.solvers import AL, RFISTA
 
     X, y, G = prog.X, prog.Y, prog.patterns.G
+    if prog.patterns.bias:
+        raise ValueError("pyscnn comparison is set up for patterns without a bias")
     lam = prog.beta / prog.num_samples  # pyscnn averages the loss over samples
     out = {"solver": "R-FISTA" if gated else "AL", "runs": []}
     for tol in tols:
@@ -147,11 +156,14 @@ def pyscnn_ladder(prog: ConvexReLUProgram, optimum: float, gap: float, gated: bo
         finally:
             signal.setitimer(signal.ITIMER_PROF, 0)
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
-        params = [torch.as_tensor(p).permute(1, 2, 0) for p in fitted.parameters]  # (P, d, C)
+        params = [pyscnn_to_graphopt(prog, p, fitted.G) for p in fitted.parameters]
         V, W = params[0], (None if gated else params[1])
         net = prog.network_objective(V, W)
         run = {"tol": tol, "cpu_time": cpu, "time": wall, "gap": (net - optimum) / abs(optimum),
                "cone_violation": prog.cone_violation(V, W)}
+        if gated:  # pyscnn's own predictions must be the gated model's sum_i D_i X v_i
+            pred = np.asarray(fitted(np.asarray(X)))
+            run["prediction_mismatch"] = float(np.abs(pred - prog.forward(V).numpy()).max())
         out["runs"].append(run)
         if abs(run["gap"]) <= gap:
             return {**out, **run, "reached": True}
@@ -159,6 +171,25 @@ def pyscnn_ladder(prog: ConvexReLUProgram, optimum: float, gap: float, gated: bo
         if cap <= 0:
             break
     return {**out, **out["runs"][-1], "reached": False}
+
+
+def pyscnn_to_graphopt(prog: ConvexReLUProgram, weights: np.ndarray, G: np.ndarray
+                       ) -> torch.Tensor:
+    """pyscnn's (C, p, d) convex weights as ours (P, d, C), neurons in our pattern order.
+
+    pyscnn sorts its deduplicated patterns (``np.unique``), so neuron j of its model carries the
+    pattern ``X G[:, j] > 0`` of its returned gates, not our pattern j; match them."""
+    D = np.asarray(prog.X) @ np.asarray(G) > 0
+    ours = {prog.patterns.D[:, j].tobytes(): j for j in range(prog.num_patterns)}
+    try:
+        order = [ours[D[:, j].tobytes()] for j in range(D.shape[1])]
+    except KeyError as err:
+        raise RuntimeError("a pattern of pyscnn's model is not one of ours") from err
+    if len(set(order)) != len(order):
+        raise RuntimeError("pyscnn's model repeats a pattern")
+    out = torch.zeros(prog.num_patterns, prog.num_features, prog.num_outputs, dtype=torch.float64)
+    out[order] = torch.as_tensor(np.asarray(weights), dtype=torch.float64).permute(1, 2, 0)
+    return out
 
 
 def bench_one(name: str, X: np.ndarray, y: np.ndarray, frac: float, args, gated: bool
@@ -213,6 +244,8 @@ def main() -> None:
     parser.add_argument("--pyscnn-tols", type=float, nargs="+", default=[1e-4, 1e-6, 1e-8])
     parser.add_argument("--pyscnn-cap", type=float, default=300.0, help="CPU seconds per ladder")
     parser.add_argument("--no-pyscnn", action="store_true")
+    parser.add_argument("--programs", nargs="+", default=["exact"], choices=["exact", "gated"],
+                        help="exact: ADMM vs CVXPY and pyscnn's AL; gated: vs CVXPY and R-FISTA")
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
                         choices=["float64", "float32"], help="ADMM's working precision(s)")
     parser.add_argument("--seed", type=int, default=0)
@@ -226,8 +259,8 @@ def main() -> None:
     for n in sorted(args.sizes):
         for name in args.data:
             X, y = teacher_data(n, args.d, "squared", args.seed) if name == "synthetic" else a9a_rows(n, args.seed)
-            for frac in args.beta_fracs:
-                for row in bench_one(name, X, y, frac, args, gated=False):
+            for frac, program in [(f, p) for p in args.programs for f in args.beta_fracs]:
+                for row in bench_one(name, X, y, frac, args, gated=program == "gated"):
                     rows.append(row)
                     print(json.dumps(row), flush=True)
                 write_json(args.out, {"args": {k: str(v) if isinstance(v, Path) else v
