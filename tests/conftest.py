@@ -1,6 +1,7 @@
 """Shared fixtures: real Cora/CiteSeer from ../shared/datasets when present, small generated graphs otherwise."""
 
 import atexit
+import importlib.util
 import os
 import shutil
 import tempfile
@@ -54,3 +55,12 @@ def citeseer(shared_root):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def load_benchmark(name: str):
+    """A script of benchmarks/ imported as a module (they are scripts, not a package)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,25 +2,19 @@
 before they are scored (pyscnn sorts its deduplicated patterns), so both solvers' weights are scored
 on one program."""
 
-import importlib.util
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_benchmark
 
 from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_convex_speed.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_convex_speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_convex_speed")
 
 
 def _gated_program(bench, n=120, frac=1e-2):

@@ -3,22 +3,19 @@ committed JSON); it resumes only with --resume, refusing stored results made wit
 --seeds takes N, a list or a range. Training itself is replaced by a stub: these test the driver."""
 
 import argparse
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_lagnn_repro.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_lagnn_repro", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_lagnn_repro")
 
 
 @pytest.fixture
