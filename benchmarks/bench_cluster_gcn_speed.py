@@ -45,6 +45,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from graphopt.cli._paths import output_path
 
 PARTS, Q, HIDDEN, LAYERS, DROPOUT, LAM, LR = 50, 5, 256, 3, 0.2, 1.0, 0.01
 DEFAULT_JSON = Path(__file__).with_suffix(".json")
@@ -346,7 +347,7 @@ def main() -> None:
     ap.add_argument("--accuracy-seeds", type=int, default=0,
                     help="instead of timing, compare test accuracy over this many seeds "
                          "(writes bench_cluster_gcn_speed_accuracy.json unless --json is given)")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=lambda text: Path(output_path(text)), default=None)
     ap.add_argument("--memory-child", choices=["graphopt", "pyg"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.epochs < 1:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphopt.cli._paths import output_path
 from graphopt.convex.baselines import train_nonconvex
 from graphopt.convex.data import a9a, mnist_pair
 from graphopt.convex.estimators import ConvexReLUClassifier, beta_max
@@ -209,7 +210,8 @@ def main() -> None:
     ap.add_argument("--mnist-budgets", type=int, nargs="+", default=[5, 20, 40, 100, 300],
                     help="ADMM iteration caps on MNIST")
     ap.add_argument("--a9a-budgets", type=int, nargs="+", default=[20, 100, 300], help="ADMM iteration caps")
-    ap.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
+    ap.add_argument("--out", type=lambda text: Path(output_path(text)),
+                    default=Path(__file__).with_suffix(".json"))
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [0] if args.quick else list(range(args.seeds))

@@ -52,6 +52,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np
 import torch
 
+from graphopt.cli._paths import output_path
 from graphopt._io import write_atomic
 from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm
 
@@ -249,7 +250,8 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"],
                         choices=["float64", "float32"], help="ADMM's working precision(s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
+    parser.add_argument("--out", type=lambda text: Path(output_path(text)),
+                        default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from graphopt.cli._paths import output_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -105,7 +106,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--allow-cpu", action="store_true", help="run on CPU when CUDA is absent (smoke check)")
-    ap.add_argument("--out", default=str(HERE / "bench_device.json"))
+    ap.add_argument("--out", type=output_path, default=str(HERE / "bench_device.json"))
     args = ap.parse_args()
     os.environ.setdefault("GRAPHOPT_DATA", str(HERE.parents[1] / "shared" / "datasets"))
     from graphopt import Partition

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from graphopt.cli._paths import output_path
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -251,7 +252,7 @@ def main() -> None:
     ap.add_argument("--csbm-parts", type=int, default=200)
     ap.add_argument("--csbm-q", type=int, default=10, help="q of the single process (q/2 per rank)")
     ap.add_argument("--csbm-epochs", type=int, default=1)
-    ap.add_argument("--out", default=str(HERE / "bench_distributed.json"))
+    ap.add_argument("--out", type=output_path, default=str(HERE / "bench_distributed.json"))
     args = ap.parse_args()
     os.environ.setdefault("GRAPHOPT_DATA", str(HERE.parents[1] / "shared" / "datasets"))
     from graphopt._io import write_atomic

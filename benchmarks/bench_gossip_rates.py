@@ -36,6 +36,7 @@ import cvxpy  # noqa: E402,F401  (imported up front so that no SDP timing includ
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from graphopt.cli._paths import output_path
 from graphopt._io import write_atomic  # noqa: E402
 from graphopt.graph import Graph  # noqa: E402
 from graphopt.gossip import (first_order_rates, gossip_spectrum, max_lambda2_rates,  # noqa: E402
@@ -184,7 +185,8 @@ def main() -> None:
     parser.add_argument("--scaling-sizes", type=int, nargs="*", default=[100, 300, 1000, 2000])
     parser.add_argument("--time-limit", type=float, default=300.0,
                         help="cap (s) on each first-order run of the scaling part")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
+    parser.add_argument("--out", type=lambda text: Path(output_path(text)),
+                        default=Path(__file__).with_suffix(".json"))
     args = parser.parse_args()
 
     parts = ["designs"] if args.quick else args.parts

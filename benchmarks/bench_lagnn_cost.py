@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from graphopt.cli._paths import output_path
 from graphopt._io import write_atomic
 from graphopt.augment import LAGAT, LAGCN, LAClassifier, NeighborCVAE
 from graphopt.datasets import load_planetoid
@@ -39,7 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=["cora", "citeseer"])
     ap.add_argument("--epochs", type=int, default=10, help="E: epochs of the shorter of two timed fits")
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
     torch.set_num_threads(1)
     results = {}

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphopt.cli._paths import output_path
 from graphopt._io import write_atomic
 from graphopt.augment import LAGCN, LAGCNII, LAClassifier, NeighborCVAE, resolve_device
 from graphopt.datasets import load_planetoid
@@ -95,7 +96,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20, help="E: epochs of the shorter of two timed fits")
     ap.add_argument("--fit-epochs", type=int, default=300, help="epochs of each accuracy fit (patience 100)")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
     torch.set_num_threads(1)
     try:

@@ -41,6 +41,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+from graphopt.cli._paths import output_path
 
 
 def _rss_mb() -> float:
@@ -161,7 +162,7 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true",
                     help="skip the single-process runs with R x parts per batch and R x epochs")
     ap.add_argument("--timeout", type=float, default=900)
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
 
     import torch

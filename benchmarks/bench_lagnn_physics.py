@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from graphopt.cli._paths import output_path
 from graphopt import Partition
 from graphopt._io import write_atomic
 from graphopt.augment import LAGCN, LAClassifier, NeighborCVAE
@@ -34,7 +35,7 @@ def main() -> None:
     ap.add_argument("--cvae-hidden", type=int, default=64)
     ap.add_argument("--cvae-pairs", type=int, default=10000, help="pairs per CVAE epoch")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
     torch.set_num_threads(1)
     g = load_npz("coauthor-physics")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch_geometric.nn import GCN2Conv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from graphopt.cli._paths import output_path
 from graphopt._io import write_atomic
 from graphopt._ops import adam, dropout, dropout_linear, sparse_propagation
 from graphopt.augment import GCNIILayer
@@ -51,7 +52,7 @@ def old_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 import pymetis
 import torch
 
+from graphopt.cli._paths import output_path
 from graphopt import Graph, Partition
 from graphopt.datasets import contextual_sbm, load_planetoid
 from graphopt._io import write_atomic
@@ -172,7 +173,7 @@ def main() -> None:
     ap.add_argument("--scale-nodes", type=int, default=2_400_000, help="0 skips the largest-scale run")
     ap.add_argument("--scale-degree", type=float, default=50.0)
     ap.add_argument("--data", default=os.environ.get("GRAPHOPT_DATA"), help="root with planetoid/ (Cora)")
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
+    ap.add_argument("--out", type=output_path, default=str(Path(__file__).with_suffix(".json")))
     args = ap.parse_args()
 
     t0 = time.perf_counter()

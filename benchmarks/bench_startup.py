@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from graphopt.cli._paths import output_path
 
 REPO = Path(__file__).resolve().parents[1]
 GOAL_CPU_S = 2.0
@@ -50,7 +51,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--compare", type=Path, default=None,
                     help="another checkout whose 'python -m graphopt ... --help' to time alongside")
-    ap.add_argument("--json", type=Path, default=Path(__file__).with_suffix(".json"))
+    ap.add_argument("--json", type=lambda text: Path(output_path(text)),
+                    default=Path(__file__).with_suffix(".json"))
     args = ap.parse_args()
 
     cases = [("python -c 'import torch'", [sys.executable, "-c", "import torch"], REPO)]
