@@ -71,6 +71,18 @@ def grad_scaler(amp: Amp, device: torch.device) -> torch.amp.GradScaler | None:
     return torch.amp.GradScaler(device.type) if amp == "fp16" else None
 
 
+def backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler | None) -> None:
+    """Backward and optimizer step, through ``scaler`` when fp16 needs one."""
+    if scaler is None:
+        loss.backward()
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    scaler.update()
+
+
 PIN_BYTES = 1 << 20
 
 

@@ -39,8 +39,8 @@ from .._ops import adam
 from .._training import EpochLog, check_loss, load_checkpoint
 from ..graph import Graph
 from ._dist import Comm, shard_parts
-from ._features import (Amp, autocast, check_amp, dense_rows, generator, grad_scaler, require_features,
-                        row_normalize, to_device)
+from ._features import (Amp, autocast, backward_step, check_amp, dense_rows, generator, grad_scaler,
+                        require_features, row_normalize, to_device)
 
 __all__ = ["NeighborCVAE", "FeatureSampler", "isolated_nodes"]
 
@@ -250,13 +250,7 @@ class NeighborCVAE:
                     with autocast(self.amp, dev):
                         loss = net(x_u, x_v, self.bce_, gen)
                     opt.zero_grad()
-                    if scaler is None:
-                        loss.backward()
-                        opt.step()
-                    else:
-                        scaler.scale(loss).backward()
-                        scaler.step(opt)
-                        scaler.update()
+                    backward_step(loss, opt, scaler)
                     if not count:
                         first_step = loss.detach().double()
                     total += loss.detach().double() * x_u.size(0)

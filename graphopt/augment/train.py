@@ -27,8 +27,8 @@ from .._ops import adam
 from .._training import EpochLog, check_logits, check_loss, check_model_fits
 from ..graph import Graph
 from ._dist import Comm, shard_parts
-from ._features import (Amp, autocast, check_amp, feature_tensor, generator, grad_scaler, require_features,
-                        to_device)
+from ._features import (Amp, autocast, backward_step, check_amp, feature_tensor, generator, grad_scaler,
+                        require_features, to_device)
 from .cvae import NeighborCVAE
 
 __all__ = ["LAClassifier", "consistency_loss"]
@@ -154,13 +154,7 @@ class LAClassifier:
         ce = torch.stack([F.nll_loss(o[train], y[train]) for o in outs]).mean()
         cons = consistency_loss(outs, self.temperature) if self.consistency and len(outs) > 1 else ce.new_zeros(())
         loss = ce + self.consistency * cons
-        if scaler is None:
-            loss.backward()
-            opt.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
+        backward_step(loss, opt, scaler)
         return ce.detach(), cons.detach()
 
     def _forward(self, model: nn.Module, x: torch.Tensor, ei: torch.Tensor, generated: Sequence[torch.Tensor]
