@@ -21,8 +21,8 @@ class _EagerAdam(torch.optim.Adam):
     """``torch.optim.Adam`` without its ``torch._dynamo`` hooks.
 
     torch wraps ``step``, ``zero_grad``, ``add_param_group`` and the state-dict methods in
-    decorators that import ``torch._dynamo`` on first use (about 1 s of CPU per process, more on a
-    loaded machine) so that compiled graphs can break around them; graphopt compiles nothing.
+    decorators that import ``torch._dynamo`` on first use (1.3 s of CPU per process in
+    ``benchmarks/bench_startup.py``) so that compiled graphs can break around them; graphopt compiles nothing.
     These are the same methods undecorated, so the update, the state dict and GradScaler's
     fused-step contract are torch's own.
     """

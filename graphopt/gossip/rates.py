@@ -453,7 +453,7 @@ class _SmoothedRatio:
 
 # ---------------------------------------------------------------------- interior-point polish
 # Graphs with at most this many edges are polished by default: a Newton step forms and factors a
-# dense (E+1)² Hessian, about E³ flops (some 1.5 s at 4,000 edges on one core).
+# dense (E+1)² Hessian, about E³ flops and three E × E arrays (6.4e10 flops, 128 MB each, at 4,000).
 _NEWTON_MAX_EDGES = 4000
 # The polish starts from the best design scaled by 1 + _NEWTON_SLACK (slack on both sides of the
 # threshold) with a barrier weight that puts its duality gap near that fraction, then multiplies
@@ -648,8 +648,8 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     and then Newton steps on the SDP's log barrier (:class:`_Barrier`) from their best design,
     along a path of growing barrier weight. Every step yields a feasible design and the
     Lagrangian bound of the barrier's multipliers, which closes on the optimum: a 300-node
-    random geometric graph (1,697 edges) is certified to 3e-6 in about 25 s of CPU, where the
-    smoothing alone stays near 1e-2. A step forms a dense ``(E+1)²`` Hessian (about ``E³``
+    random geometric graph (1,697 edges) is certified to 1.3e-5 in 20 s of CPU, where the
+    smoothing alone stops at 6.9e-3 (``benchmarks/RESULTS.md``). A step forms a dense ``(E+1)²`` Hessian (about ``E³``
     flops), which is what limits it to a few thousand edges.
 
     ``time_limit`` (wall-clock seconds) stops early with the best iterate so far: each stage
