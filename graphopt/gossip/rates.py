@@ -362,7 +362,6 @@ def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_
         _check_deadline(deadline)
         block = columns(support[s0:s0 + _BLOCK // 2])
         blocks.append(sp.csc_matrix(np.where(block >= _LP_DROP * block.max(axis=0), block, 0.0)))
-    del block
     low = vecs[:, vals <= (1 + _LP_EIG_BAND) * vals[0]]
     dirs = [low[:, c] for c in range(low.shape[1])]
     for c in range(low.shape[1]):
