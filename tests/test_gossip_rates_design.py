@@ -333,3 +333,20 @@ def test_first_evaluation_may_outlast_a_stage_share(monkeypatch):
                                         return_certificate=True)
     assert cert.evaluations >= 1 and cert.stopped_by == "time_limit"
     assert threshold_ratio(g, rates) == pytest.approx(1.0)
+
+
+def test_foster_column_lifts_the_bound_far_from_the_optimum():
+    # Far from the optimum only a few edges have near-largest resistance, and multipliers on
+    # them alone bounded at 0.10 of the optimum here (uniform rates); ν = φλ on every edge
+    # (Foster's identity makes its column R_k) lifts it past 0.25, and every bound stays valid.
+    from graphopt.datasets.generators import communication_graph
+
+    g = communication_graph("random_geometric", 40, seed=1)
+    edges, _ = edge_rates(g)
+    rates, cert = first_order_rates(g, progress=False, gap_tol=1e-6, return_certificate=True)
+    assert cert.converged
+    rng = np.random.default_rng(0)
+    designs = [np.ones(len(edges))] + [rng.uniform(0.1, 10.0, len(edges)) for _ in range(5)]
+    bounds = [_packing_bound(g.num_nodes, edges, lam, True, 16) for lam in designs]
+    assert max(bounds) <= rates.sum() * (1 + 1e-9)
+    assert bounds[0] >= 0.25 * rates.sum()

@@ -324,6 +324,17 @@ def _dual_bound(resist: np.ndarray, nu: np.ndarray, h: np.ndarray, g: np.ndarray
     return float(2 * np.sqrt(a) / min(best.fun, worst(grid[k])))
 
 
+def _foster_bound(resist: np.ndarray, lam: np.ndarray, h: np.ndarray, diffs: np.ndarray
+                  ) -> float:
+    """:func:`_dual_bound` with ``ν = λ`` on every edge, whose ``h_k = Σ_e λ_e (b_kᵀ Λ₀⁺ b_e)²``
+    is ``R_k`` by Foster's identity (``Λ⁺ Λ Λ⁺ = Λ⁺``; pass it for the ``Λ₀`` of ``resist``),
+    and ``X`` the sum of the lowest ``c`` eigenvectors' projectors (``diffs[:, c]`` holds
+    ``(b_kᵀ v_c)²``), best over ``c``. Far from the optimum, where few edges have near-largest
+    resistance, it bounds well above the multipliers of those edges; O(E) per ``c``."""
+    g = np.cumsum(diffs, axis=1)
+    return max(_dual_bound(resist, lam, h, g[:, c], c + 1.0) for c in range(g.shape[1]))
+
+
 def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_eigs: int,
                    deadline: float = np.inf) -> float:
     """A sharper certificate at fixed rates: the best multipliers of :func:`_dual_bound` by a
@@ -338,6 +349,11 @@ def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_
     optimum, over ``ν`` on the edges of near-largest resistance only (the others carry no
     multiplier at the optimum). Small entries of ``A`` are dropped from the LP to keep it sparse;
     the bound itself is evaluated with the exact ``A``, so the dropping costs tightness only.
+
+    One more column spreads multipliers over every edge: ``ν = φ λ``, for which Foster's
+    identity gives ``Σ_e λ_e A_ke = b_kᵀ Λ⁺ Λ Λ⁺ b_k = R_k`` exactly, with no extra solve. Far
+    from the optimum, where the near-largest resistances are a few edges, this column carries
+    the bound (``test_foster_column_lifts_the_bound_far_from_the_optimum``).
     """
     i, j = edges[:, 0], edges[:, 1]
     lap = laplacian_from_edges(n, edges, lam)
@@ -368,9 +384,12 @@ def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_
         for d in range(c + 1, low.shape[1]):
             dirs += [(low[:, c] + low[:, d]) / np.sqrt(2), (low[:, c] - low[:, d]) / np.sqrt(2)]
     gmat = np.stack([(v[i] - v[j]) ** 2 for v in dirs], axis=1)
-    sparse = sp.hstack(blocks + [sp.csc_matrix(gmat)]).tocsr()
+    # Λ⁺ was divided by `scale`, so Σ_e λ_e A_ke = R_k / scale² = res_k / scale (scaled res).
+    foster = res / scale
+    sparse = sp.hstack(blocks + [sp.csc_matrix(foster[:, None]), sp.csc_matrix(gmat)]).tocsr()
     del blocks
-    weights = np.r_[res[support] ** 2 / t ** 2, np.ones(len(dirs))]
+    weights = np.r_[res[support] ** 2 / t ** 2, lam @ res ** 2 / t ** 2, np.ones(len(dirs))]
+    num_nu = len(support) + 1
     left = deadline - time.perf_counter()
     if left <= 0:
         raise _TimeUp
@@ -378,22 +397,25 @@ def _packing_bound(n: int, edges: np.ndarray, lam: np.ndarray, dense: bool, num_
     # tr X = Σ ν_e R_e²/t², as at the SDP's dual optimum: otherwise the LP may stop anywhere on
     # a face of optima whose AM-GM slack leaves the bound loose.
     lp = linprog(-weights, A_ub=sparse, b_ub=np.ones(len(edges)),
-                 A_eq=(weights * np.r_[-np.ones(len(support)), np.ones(len(dirs))])[None],
+                 A_eq=(weights * np.r_[-np.ones(num_nu), np.ones(len(dirs))])[None],
                  b_eq=[0.0], bounds=(0, None), method="highs-ipm", options=options)
     if lp.x is None:
         _check_deadline(deadline)
         return 0.0
     x = np.maximum(lp.x, 0.0)
-    nu = np.zeros(len(edges))
-    nu[support] = x[:len(support)]
-    xd = x[len(support):]
+    phi = x[len(support)]
+    nu = phi * lam
+    nu[support] += x[:len(support)]
+    xd = x[num_nu:]
     # The bound itself takes the exact A ν, over the edges the LP gave a multiplier.
     used = np.flatnonzero(x[:len(support)] > 0)
-    h = np.zeros(len(edges))
+    h = phi * foster
     for s0 in range(0, len(used), _BLOCK // 2):
         cols = used[s0:s0 + _BLOCK // 2]
         h += columns(support[cols]) @ x[cols]
-    return _dual_bound(res, nu, h, gmat @ xd, float(xd.sum()))
+    bound = _dual_bound(res, nu, h, gmat @ xd, float(xd.sum()))
+    # The LP maximises an AM-GM majorant of the bound, not the bound itself.
+    return max(bound, _foster_bound(res, lam, foster, (vecs[i] - vecs[j]) ** 2))
 
 
 class _SmoothedRatio:
@@ -447,6 +469,7 @@ class _SmoothedRatio:
         nu[active] = c
         # X = Σ_i (u_i/λ_i) v_i v_iᵀ: unit eigenvectors ⊥ 1, so tr X = Σ u_i/λ_i.
         lower = _dual_bound(res, nu, np.maximum(hc, 0.0), gu, float((u / vals).sum()))
+        lower = max(lower, _foster_bound(res, lam, res, (vecs[i] - vecs[j]) ** 2))
         return float(g_val), lam * grad, float(exact), len(active), lower
 
 
