@@ -425,7 +425,8 @@ class _SmoothedRatio:
     The gradient's weights are also multipliers for :func:`_dual_bound`: ``μ_e ∝ w_e / R_e`` on
     the resistances and ``X ∝ Σ_i (u_i / λ_i) v_i v_iᵀ`` on the low eigenspace, exactly those
     of the smoothed problem's KKT conditions, so every evaluation also yields a certified lower
-    bound, tight up to the smoothing as the iterates converge.
+    bound, tight up to the smoothing as the iterates converge; far from it, Foster's multipliers
+    (:func:`_foster_bound`) bound better, and the larger of the two is returned.
     """
 
     def __init__(self, n: int, edges: np.ndarray, dense: bool, num_eigs: int,
