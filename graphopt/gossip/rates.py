@@ -647,6 +647,141 @@ def _polish(n: int, edges: np.ndarray, lam: np.ndarray, deadline: float, max_ste
     return "max_iter"
 
 
+class _Converged(Exception):
+    pass
+
+
+class _Search:
+    """The state of one :func:`first_order_rates` call: the best design by its exact total, the
+    best certified bound, the history and the evaluation count, shared by its three phases
+    (smoothing stages, interior-point polish, certificate LP)."""
+
+    def __init__(self, n: int, edges: np.ndarray, objective: _SmoothedRatio, u: np.ndarray,
+                 gap_tol: float, deadline: float, search_end: float, bar: Any) -> None:
+        self.n, self.edges, self.objective, self.gap_tol = n, edges, objective, gap_tol
+        self.deadline, self.search_end, self.bar = deadline, search_end, bar
+        self.start = time.perf_counter()
+        self.best_exact, self.best_u, self.lower = np.inf, u, 0.0
+        self.history: list[FirstOrderStep] = []
+        self.evaluations = 0
+        self.last: dict[str, Any] = {}
+        self._stage = (1, self.start)  # (stages left, start of the current one)
+
+    def gap_reached(self) -> bool:
+        return 1.0 - self.lower / np.sqrt(self.best_exact) <= self.gap_tol
+
+    def offer(self, exact: float, u: np.ndarray, lower: float) -> None:
+        """Keep the design ``u`` (log-rates) if its ``ρ (Σλ)²`` is the best, and the bound."""
+        self.lower = max(self.lower, lower)
+        if exact < self.best_exact:
+            self.best_exact, self.best_u = exact, u.copy()
+
+    def rates(self) -> np.ndarray:
+        return np.exp(self.best_u - self.best_u.max())
+
+    def _stage_deadline(self, stages_left: int, stage_start: float) -> float:
+        # Under a time limit each smoothing stage gets an equal share of what is left, so that
+        # the search reaches the sharper smoothings instead of ending in the first, loosest one;
+        # but at least _MIN_STAGE_EVALS evaluations where they fit, since L-BFGS makes no
+        # progress in a handful of steps.
+        if not self.evaluations:
+            return self.deadline  # the first evaluation may take what there is: nothing without it
+        left = self.search_end - stage_start
+        per_eval = (time.perf_counter() - self.start) / self.evaluations
+        share = max(left / stages_left, min(left, _MIN_STAGE_EVALS * per_eval))
+        return stage_start + share
+
+    def smooth(self, betas: Sequence[float], max_iter: int, tol: float) -> str:
+        """L-BFGS in ``log λ`` on each smoothing in turn, each warm-starting the next; returns
+        why it stopped (``"max_iter"``, ``"gap"`` or ``"time_limit"``)."""
+        u = self.best_u
+        for stage, beta in enumerate(betas):
+            self._stage = (len(betas) - stage, time.perf_counter())
+            self.objective.deadline = self._stage_deadline(*self._stage)
+            try:
+                result = minimize(self._fun, u, args=(beta,), jac=True, method="L-BFGS-B",
+                                  callback=lambda x, beta=beta: self._record(x, beta),
+                                  options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
+                u = result.x - result.x.max()
+            except _TimeUp:
+                if time.perf_counter() >= self.search_end:
+                    return "time_limit"
+                u = self.best_u - self.best_u.max()  # this stage's share ran out: the next one
+            except _Converged:
+                return "gap"
+        return "max_iter"
+
+    def _fun(self, x: np.ndarray, beta: float) -> tuple[float, np.ndarray]:
+        last = self.last
+        if last.get("beta") == beta and np.array_equal(x, last["x"]):
+            return last["value"], last["grad"]
+        # G is scale-free, so shifting log λ by its max only guards exp against overflow.
+        value, grad, exact, active, lower = self.objective(np.exp(x - x.max()), beta)
+        self.evaluations += 1
+        if self.evaluations == 1:  # the first evaluation prices the others
+            self.objective.deadline = self._stage_deadline(*self._stage)
+        last.update(x=x.copy(), beta=beta, value=value, grad=grad, exact=exact, active=active)
+        self.offer(exact, x, lower)
+        if self.gap_reached():
+            raise _Converged
+        return value, grad
+
+    def _record(self, x: np.ndarray, beta: float) -> None:
+        self._fun(x, beta)  # usually cached: L-BFGS-B hands over the point it just evaluated
+        last = self.last
+        self.history.append(FirstOrderStep(len(self.history) + 1, beta,
+                                           float(np.sqrt(last["exact"])),
+                                           float(np.exp(last["value"] / 2)), last["active"],
+                                           self.lower))
+        self.bar.update(1)
+
+    def polish(self, max_steps: int) -> str:
+        """Newton steps on the SDP's barrier from the best design (:func:`_polish`)."""
+        m = len(self.edges)
+
+        def report(lam: np.ndarray, total: float, lower: float) -> bool:
+            self.evaluations += 1
+            self.offer(total ** 2, np.log(lam), lower)
+            self.history.append(FirstOrderStep(len(self.history) + 1, np.inf, total, total, m,
+                                               self.lower))
+            self.bar.update(1)
+            return self.gap_reached()
+
+        try:
+            return _polish(self.n, self.edges, self.rates(), self.deadline, max_steps, report)
+        except _TimeUp:
+            return "time_limit"
+
+    def certify(self, dense: bool, num_eigs: int, stopped_by: str) -> str:
+        """The certificate LP at the best design (:func:`_packing_bound`): the multipliers of a
+        smoothing stage that has not converged bound loosely, also when the time limit stopped
+        the search."""
+        try:
+            self.lower = max(self.lower, _packing_bound(self.n, self.edges, self.rates(), dense,
+                                                        num_eigs, self.deadline))
+        except _TimeUp:
+            stopped_by = "time_limit"
+        return "gap" if self.gap_reached() else stopped_by
+
+
+def _check_first_order_args(max_iter: Any, betas: Sequence[float], time_limit: Any,
+                            gap_tol: Any, budget: Any, polish: Any) -> None:
+    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if not betas or any(not b > 0 for b in betas):
+        raise ValueError(f"betas must be a non-empty sequence of positive numbers, got {betas}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float, np.number))
+                                       and np.isfinite(time_limit) and time_limit >= 0):
+        raise ValueError(f"time_limit must be a non-negative number of seconds or None, "
+                         f"got {time_limit!r}")
+    if not (isinstance(gap_tol, (int, float, np.number)) and gap_tol >= 0):
+        raise ValueError(f"gap_tol must be a non-negative number, got {gap_tol!r}")
+    if budget is not None and not (np.isfinite(float(budget)) and float(budget) > 0):
+        raise ValueError(f"budget must be a positive total rate, got {budget}")
+    if polish not in (None, True, False):
+        raise ValueError(f"polish must be True, False or None (automatic), got {polish!r}")
+
+
 def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = None,
                       betas: Sequence[float] = (30.0, 100.0, 300.0, 1000.0, 3000.0, 1e4, 3e4),
                       max_iter: int = 300, tol: float = 1e-10, time_limit: float | None = None,
@@ -692,20 +827,7 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
     start, cpu_start = time.perf_counter(), time.process_time()
     edges, _ = edge_rates(graph, None)
     n, m = graph.num_nodes, len(edges)
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not betas or any(not b > 0 for b in betas):
-        raise ValueError(f"betas must be a non-empty sequence of positive numbers, got {betas}")
-    if time_limit is not None and not (isinstance(time_limit, (int, float, np.number))
-                                       and np.isfinite(time_limit) and time_limit >= 0):
-        raise ValueError(f"time_limit must be a non-negative number of seconds or None, "
-                         f"got {time_limit!r}")
-    if not (isinstance(gap_tol, (int, float, np.number)) and gap_tol >= 0):
-        raise ValueError(f"gap_tol must be a non-negative number, got {gap_tol!r}")
-    if budget is not None and not (np.isfinite(float(budget)) and float(budget) > 0):
-        raise ValueError(f"budget must be a positive total rate, got {budget}")
-    if polish not in (None, True, False):
-        raise ValueError(f"polish must be True, False or None (automatic), got {polish!r}")
+    _check_first_order_args(max_iter, betas, time_limit, gap_tol, budget, polish)
     polish = m <= _NEWTON_MAX_EDGES if polish is None else polish
     if polish:
         betas = tuple(betas)[:_POLISH_BETAS]
@@ -718,133 +840,45 @@ def first_order_rates(graph: Graph, *, budget: float | None = None, init: Any = 
         u = np.log(lam0 / lam0.sum())
     dense = n <= DENSE_MAX_NODES if method == "auto" else method == "dense"
     deadline = np.inf if time_limit is None else start + float(time_limit)
-    # The last share of a time limit is kept for the LP certificate at the best design.
+    # The last share of a time limit is kept for the polish or for the LP certificate.
     share = _POLISH_SMOOTHING_SHARE if polish else 1 - _CERTIFY_SHARE
     search_end = np.inf if time_limit is None else start + share * float(time_limit)
     # A whole multiple eigenspace must enter the smoothed λ2 for its gradient to be symmetric.
     num_eigs = min(n - 1, 16)
-    objective = _SmoothedRatio(n, edges, dense, num_eigs=num_eigs)
-    history: list[FirstOrderStep] = []
-    best = {"exact": np.inf, "u": u, "lower": 0.0}
-    last: dict[str, Any] = {}
-    evaluations = 0
-    stopped_by = "max_iter"
     bar = tqdm(total=len(betas) * max_iter, disable=not progress or not sys.stderr.isatty(),
                desc="first-order rates")
-
-    class _Converged(Exception):
-        pass
-
-    def gap_reached() -> bool:
-        return 1.0 - best["lower"] / np.sqrt(best["exact"]) <= gap_tol
-
-    def stage_deadline(stage: int, stage_start: float) -> float:
-        # Under a time limit each smoothing stage gets an equal share of what is left, so that
-        # the search reaches the sharper smoothings instead of ending in the first, loosest one;
-        # but at least _MIN_STAGE_EVALS evaluations where they fit, since L-BFGS makes no
-        # progress in a handful of steps.
-        if not evaluations:
-            return deadline  # the first evaluation may take what there is: nothing without it
-        left = search_end - stage_start
-        share = left / (len(betas) - stage)
-        per_eval = (time.perf_counter() - start) / evaluations
-        share = max(share, min(left, _MIN_STAGE_EVALS * per_eval))
-        return stage_start + share
-
-    for stage, beta in enumerate(betas):
-        stage_start = time.perf_counter()
-        objective.deadline = stage_deadline(stage, stage_start)
-
-        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            nonlocal evaluations
-            if last.get("beta") == beta and np.array_equal(x, last["x"]):
-                return last["value"], last["grad"]
-            # G is scale-free, so shifting log λ by its max only guards exp against overflow.
-            value, grad, exact, active, lower = objective(np.exp(x - x.max()), beta)
-            evaluations += 1
-            if evaluations == 1:  # the first evaluation prices the others
-                objective.deadline = stage_deadline(stage, stage_start)
-            last.update(x=x.copy(), beta=beta, value=value, grad=grad, exact=exact,
-                        active=active)
-            best["lower"] = max(best["lower"], lower)
-            if exact < best["exact"]:
-                best.update(exact=exact, u=x.copy())
-            if gap_reached():
-                raise _Converged
-            return value, grad
-
-        def record(x: np.ndarray) -> None:
-            fun(x)
-            history.append(FirstOrderStep(len(history) + 1, beta, float(np.sqrt(last["exact"])),
-                                          float(np.exp(last["value"] / 2)), last["active"],
-                                          best["lower"]))
-            bar.update(1)
-
-        try:
-            result = minimize(fun, u, jac=True, method="L-BFGS-B", callback=record,
-                              options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-9})
-            u = result.x - result.x.max()
-        except _TimeUp:
-            if time.perf_counter() >= search_end:
-                stopped_by = "time_limit"
-                break
-            u = best["u"] - best["u"].max()
-        except _Converged:
-            stopped_by = "gap"
-            break
-    if not np.isfinite(best["exact"]):
+    search = _Search(n, edges, _SmoothedRatio(n, edges, dense, num_eigs), u, gap_tol, deadline,
+                     search_end, bar)
+    stopped_by = search.smooth(betas, max_iter, tol)
+    if not np.isfinite(search.best_exact):
         bar.close()
         raise TimeoutError(f"time_limit={time_limit} s ran out before the first evaluation of "
                            f"the rates on {n} nodes; no design or bound to return")
-    if polish and stopped_by != "gap":
-        def report(lam: np.ndarray, total: float, lower: float) -> bool:
-            nonlocal evaluations
-            evaluations += 1
-            best["lower"] = max(best["lower"], lower)
-            if total ** 2 < best["exact"]:
-                best.update(exact=total ** 2, u=np.log(lam))
-            history.append(FirstOrderStep(len(history) + 1, np.inf, total, total, m,
-                                          best["lower"]))
-            bar.update(1)
-            return gap_reached()
-
-        try:
-            stopped_by = _polish(n, edges, np.exp(best["u"] - best["u"].max()), deadline,
-                                 max_iter, report)
-        except _TimeUp:
-            stopped_by = "time_limit"
+    if stopped_by != "gap":
+        stopped_by = (search.polish(max_iter) if polish
+                      else search.certify(dense, num_eigs, stopped_by))
     bar.close()
-    if stopped_by != "gap" and not polish:
-        # The multipliers of a smoothing stage that has not converged bound loosely; the LP
-        # picks the best ones for the best design (also when the time limit stopped the search).
-        try:
-            lam = np.exp(best["u"] - best["u"].max())
-            best["lower"] = max(best["lower"],
-                                _packing_bound(n, edges, lam, dense, num_eigs, deadline))
-        except _TimeUp:
-            stopped_by = "time_limit"
-        if gap_reached():
-            stopped_by = "gap"
-    total = float(np.sqrt(best["exact"]))
-    lam = np.exp(best["u"] - best["u"].max())
+    total = float(np.sqrt(search.best_exact))
+    lam = search.rates()
     rates = lam * (total / lam.sum())  # exactly on the threshold: ρ(sλ) = ρ(λ)/s²
     if budget is not None:
         if budget < total * (1 - 1e-9):
             raise ValueError(f"infeasible budget={budget:g}: the best rates need a total of at "
                              f"least {total:g} to satisfy 2*chi1*chi2 <= 1")
         rates *= budget / total
-    cert = RateCertificate(total=total, lower_bound=best["lower"], converged=stopped_by == "gap",
-                           stopped_by=stopped_by, evaluations=evaluations,
+    cert = RateCertificate(total=total, lower_bound=search.lower, converged=stopped_by == "gap",
+                           stopped_by=stopped_by, evaluations=search.evaluations,
                            seconds=time.perf_counter() - start,
                            cpu_seconds=time.process_time() - cpu_start)
     if not cert.converged:
-        warnings.warn(f"first_order_rates stopped by {stopped_by} after {evaluations} evaluations "
-                      f"({cert.seconds:.1f} s) before gap_tol={gap_tol:g}: the design's total "
-                      f"{total:.6g} is certified within {cert.relative_gap:.3g} (relative) of the "
-                      f"optimum (lower bound {cert.lower_bound:.6g})", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"first_order_rates stopped by {stopped_by} after {cert.evaluations} "
+                      f"evaluations ({cert.seconds:.1f} s) before gap_tol={gap_tol:g}: the "
+                      f"design's total {total:.6g} is certified within {cert.relative_gap:.3g} "
+                      f"(relative) of the optimum (lower bound {cert.lower_bound:.6g})",
+                      RuntimeWarning, stacklevel=2)
     out: tuple = (rates,)
     if return_history:
-        out += (history,)
+        out += (search.history,)
     if return_certificate:
         out += (cert,)
     return out[0] if len(out) == 1 else out
