@@ -263,6 +263,88 @@ def _counting_allreduce(state: dict[str, int], bucket):  # type: ignore[no-untyp
     return allreduce_hook(None, bucket)
 
 
+def _check_fit_args(model: ClusterGCN, shard: Shard, q: Any, epochs: Any, eval_every: Any,
+                    patience: Any, checkpoint: Any, resume: bool) -> tuple[int, int]:
+    """:func:`fit_distributed`'s argument checks; returns ``(rank, world size)``."""
+    if not dist.is_available() or not dist.is_initialized():
+        raise ValueError("torch.distributed is not initialized: call init_distributed() first")
+    if not isinstance(model, ClusterGCN):
+        raise TypeError(f"model must be a ClusterGCN, got {type(model).__name__}")
+    if not isinstance(shard, Shard):
+        raise TypeError(f"shard must be a graphopt.shards.Shard, got {type(shard).__name__}")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    manifest = shard.manifest
+    # Checks below read only what every rank shares (the manifest), so all ranks agree on them.
+    if world > manifest["num_parts"]:
+        raise ValueError(f"world size {world} exceeds the number of parts {manifest['num_parts']}")
+    if world != shard.num_shards or shard.rank != rank:
+        raise ValueError(f"rank {rank} of {world} was given shard {shard.rank} of {shard.num_shards}")
+    min_parts = min(e["parts"] for e in manifest["shards"])
+    if not isinstance(q, (int, np.integer)) or not 1 <= q <= min_parts:
+        raise ValueError(f"clusters_per_batch must be an integer in [1, {min_parts}] (the fewest "
+                         f"parts a rank holds), got {q!r}")
+    for name, v in (("epochs", epochs), ("eval_every", 1 if eval_every is None else eval_every)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
+    if checkpoint is not None:  # a typo fails now, not after the first epoch
+        check_parent(checkpoint, "checkpoint")
+    check_model_fits(model, manifest["num_features"], manifest["num_classes"],
+                     multilabel=bool(manifest["multilabel"]))
+    return rank, world
+
+
+def _resume(path: Path, config: dict, model: ClusterGCN, optimizer: torch.optim.Optimizer,
+            rank: int, dev: torch.device) -> tuple[History, Any, int, int, float | None]:
+    """Load a :func:`fit_distributed` checkpoint made with ``config`` into ``model`` and
+    ``optimizer``; returns the history, best weights, epochs without progress, the next epoch
+    and the first loss."""
+    state = load_checkpoint(path, kind="Cluster-GCN training", required=CHECKPOINT_KEYS, map_location=dev)
+    made_with, now = state["config"].get("shards"), config["shards"]
+    if made_with != now:
+        raise ValueError(f"checkpoint {path} was made on shards {made_with} (graph:partition:ranks hashes), "
+                         f"these shards are {now}: resume on the shards the run started with")
+    if state["config"] != config:
+        raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"][rank].cpu())
+    history = History(state["history"], state["best_epoch"], state["best_val"])
+    first_loss = state.get("first_loss", history.epochs[0]["loss"] if history.epochs else None)
+    return history, state["best_state"], state["bad"], state["epoch"] + 1, first_loss
+
+
+def _train_steps(ddp: nn.Module, optimizer: torch.optim.Optimizer, loader: ClusterLoader,
+                 batches: list[np.ndarray], dev: torch.device, multilabel: bool
+                 ) -> tuple[float, int, int, float | None]:
+    """One epoch's steps on this rank: returns the loss summed over training nodes, their count,
+    the nodes seen, and the first step's loss (None if no batch had a training node)."""
+    loss_sum, count, nodes, first_step = 0.0, 0, 0, None
+    for parts in batches:
+        batch = loader.batch(parts)
+        n_train = int(batch.train_mask.sum())
+        nodes += batch.num_nodes
+        batch = batch.to(dev, non_blocking=True)
+        optimizer.zero_grad()
+        out = ddp(batch.x, batch.adj)
+        if n_train:
+            loss = _loss(out[batch.train_mask], batch.y[batch.train_mask], multilabel)
+        else:
+            # Still joins the gradient all-reduce (with zeros), so no peer waits for it.
+            loss = out.sum() * 0.0
+        loss.backward()
+        optimizer.step()
+        value = loss.item()
+        if first_step is None and n_train:
+            first_step = value
+        loss_sum += value * n_train
+        count += n_train
+    return loss_sum, count, nodes, first_step
+
+
 def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int = 1,
                     epochs: int = 200, lr: float = 0.01, weight_decay: float = 0.0,
                     normalization: Normalization = "rw", diag_lambda: float = 1.0,
@@ -281,35 +363,9 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     loss a :class:`~graphopt.TrainingDiverged` (on every rank: the loss is all-reduced); rank 0
     shows the progress.
     """
-    if not dist.is_available() or not dist.is_initialized():
-        raise ValueError("torch.distributed is not initialized: call init_distributed() first")
-    if not isinstance(model, ClusterGCN):
-        raise TypeError(f"model must be a ClusterGCN, got {type(model).__name__}")
-    if not isinstance(shard, Shard):
-        raise TypeError(f"shard must be a graphopt.shards.Shard, got {type(shard).__name__}")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    manifest = shard.manifest
-    # Checks below read only what every rank shares (the manifest), so all ranks agree on them.
-    if world > manifest["num_parts"]:
-        raise ValueError(f"world size {world} exceeds the number of parts {manifest['num_parts']}")
-    if world != shard.num_shards or shard.rank != rank:
-        raise ValueError(f"rank {rank} of {world} was given shard {shard.rank} of {shard.num_shards}")
-    min_parts = min(e["parts"] for e in manifest["shards"])
-    q = clusters_per_batch
-    if not isinstance(q, (int, np.integer)) or not 1 <= q <= min_parts:
-        raise ValueError(f"clusters_per_batch must be an integer in [1, {min_parts}] (the fewest "
-                         f"parts a rank holds), got {q!r}")
-    for name, v in (("epochs", epochs), ("eval_every", 1 if eval_every is None else eval_every)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs a checkpoint path")
-    if checkpoint is not None:  # a typo fails now, not after the first epoch
-        check_parent(checkpoint, "checkpoint")
-    check_model_fits(model, manifest["num_features"], manifest["num_classes"],
-                     multilabel=bool(manifest["multilabel"]))
+    rank, world = _check_fit_args(model, shard, clusters_per_batch, epochs, eval_every, patience,
+                                  checkpoint, resume)
+    manifest, q = shard.manifest, clusters_per_batch
     dev = resolve_device(device, model)
     config = {"clusters_per_batch": int(q), "lr": float(lr), "weight_decay": float(weight_decay),
               "normalization": normalization, "diag_lambda": float(diag_lambda), "seed": int(seed),
@@ -345,19 +401,7 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
     history, best_state, bad, start, first_loss = History(), None, 0, 0, None
     path = None if checkpoint is None else Path(checkpoint)
     if resume and path is not None:
-        state = load_checkpoint(path, kind="Cluster-GCN training", required=CHECKPOINT_KEYS, map_location=dev)
-        made_with, now = state["config"].get("shards"), config["shards"]
-        if made_with != now:
-            raise ValueError(f"checkpoint {path} was made on shards {made_with} (graph:partition:ranks hashes), "
-                             f"these shards are {now}: resume on the shards the run started with")
-        if state["config"] != config:
-            raise ValueError(f"checkpoint {path} was made with {state['config']}, not {config}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"][rank].cpu())
-        history = History(state["history"], state["best_epoch"], state["best_val"])
-        best_state, bad, start = state["best_state"], state["bad"], state["epoch"] + 1
-        first_loss = state.get("first_loss", history.epochs[0]["loss"] if history.epochs else None)
+        history, best_state, bad, start, first_loss = _resume(path, config, model, optimizer, rank, dev)
 
     with EpochLog(range(start, epochs), f"cluster-gcn x{world}", logger=log,
                   enabled=progress and rank == 0) as bar:
@@ -365,26 +409,9 @@ def fit_distributed(model: ClusterGCN, shard: Shard, *, clusters_per_batch: int 
             ddp.train()
             t0, c0 = time.perf_counter(), time.process_time()
             reduced["bytes"] = 0
-            loss_sum, count, nodes, first_step = 0.0, 0, 0, None
-            for parts in _deal(p_local, q, steps, np.random.default_rng([seed, rank, epoch])):
-                batch = loader.batch(parts)
-                n_train = int(batch.train_mask.sum())
-                nodes += batch.num_nodes
-                batch = batch.to(dev, non_blocking=True)
-                optimizer.zero_grad()
-                out = ddp(batch.x, batch.adj)
-                if n_train:
-                    loss = _loss(out[batch.train_mask], batch.y[batch.train_mask], multilabel)
-                else:
-                    # Still joins the gradient all-reduce (with zeros), so no peer waits for it.
-                    loss = out.sum() * 0.0
-                loss.backward()
-                optimizer.step()
-                value = loss.item()
-                if first_step is None and n_train:
-                    first_step = value
-                loss_sum += value * n_train
-                count += n_train
+            batches = _deal(p_local, q, steps, np.random.default_rng([seed, rank, epoch]))
+            loss_sum, count, nodes, first_step = _train_steps(ddp, optimizer, loader, batches, dev,
+                                                              multilabel)
             seconds = time.perf_counter() - t0
             totals = torch.tensor([loss_sum, count, first_step or 0.0, first_step is not None],
                                   dtype=torch.float64, device=_comm_device(dev))
