@@ -87,6 +87,46 @@ def _cholesky_solve(B: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
         L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True)
 
 
+def _pair_products(M: torch.Tensor) -> torch.Tensor:
+    """Rows ``M[a] * M[b]`` for ``a <= b`` (row-major over the upper triangle) of a (k, m) matrix."""
+    k = M.shape[0]
+    out = torch.empty(k * (k + 1) // 2, M.shape[1], dtype=M.dtype, device=M.device)
+    lo = 0
+    for a in range(k):
+        torch.mul(M[a:a + 1], M[a:], out=out[lo:lo + k - a])
+        lo += k - a
+    return out
+
+
+def _triangle_index(k: int, device: torch.device) -> torch.Tensor:
+    """(k, k) map from ``(a, b)`` to the position of ``min, max`` in :func:`_pair_products`."""
+    a, b = torch.triu_indices(k, k, device=device)
+    index = torch.empty(k, k, dtype=torch.long, device=device)
+    index[a, b] = index[b, a] = torch.arange(len(a), device=device)
+    return index
+
+
+def _gram(X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """``A^T A`` for ``A = [D_1 X .. D_P X]`` with columns ordered (feature, pattern), as a dP x dP
+    matrix.
+
+    Entry ``((a, i), (b, j))`` is ``sum_k x_ka x_kb d_ki d_kj``: one product of the n x d(d+1)/2
+    feature pairs with the n x P(P+1)/2 pattern pairs covers every entry once up to the two
+    symmetries, a quarter of the flops of ``A^T A`` (which also streams the n x dP matrix ``A``)."""
+    n, d = X.shape
+    P = D.shape[1]
+    Xt, Dt = X.T.contiguous(), D.T.contiguous()
+    M = torch.zeros(d * (d + 1) // 2, P * (P + 1) // 2, dtype=X.dtype, device=X.device)
+    rows = max(1, int(_CHUNK_BYTES // (X.element_size() * (M.shape[0] + M.shape[1]))))
+    for lo in range(0, n, rows):
+        M.addmm_(_pair_products(Xt[:, lo:lo + rows]), _pair_products(Dt[:, lo:lo + rows]).T)
+    pairs_d, pairs_p = _triangle_index(d, X.device), _triangle_index(P, X.device).reshape(-1)
+    out = torch.empty(d, P, d, P, dtype=X.dtype, device=X.device)
+    for a in range(d):  # row by row, so the gather index stays d P^2 long
+        out[a] = M[pairs_d[a]][:, pairs_p].reshape(d, P, P).permute(1, 0, 2)
+    return out.reshape(d * P, d * P)
+
+
 class _Operators:
     """``F``, ``G`` and their adjoints on u of shape (d, K, C), K = 2P (exact) or P (gated)."""
 
@@ -165,12 +205,7 @@ class _USolver:
         self.S_inv = torch.cholesky_inverse(_cholesky(S)).to(dtype)
         self.weight = None
         if method == "cholesky":
-            AtA = torch.zeros(d * P, d * P, dtype=torch.float64, device=X.device)
-            rows = max(1, int(_CHUNK_BYTES // (8 * d * P)))
-            for lo in range(0, n, rows):
-                A = (X64[lo:lo + rows, :, None] * D64[lo:lo + rows, None, :]).reshape(-1, d * P)
-                AtA.addmm_(A.T, A)
-            self.AtA = AtA
+            self.AtA = _gram(X64, D64)
             self.kronS = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
         elif method == "woodbury":
             H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
