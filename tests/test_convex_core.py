@@ -411,3 +411,22 @@ def test_screening_is_on_for_strong_beta_only_and_its_state_warm_starts():
     assert warm.iterations < cold.iterations
     with pytest.raises(ValueError, match="gated squared-loss"):
         solve_admm(ConvexReLUProgram(X, y, pat, beta=0.3 * bmax), screen=True, progress=False)
+
+
+def test_float32_gated_auto_avoids_woodbury_at_small_rho():
+    # n < dP makes Woodbury the cheaper u-step, but in float32 its y - A^T z cancellation at
+    # ||F||^2 / rho ~ 4e4 held no 1e-3 gap (synthetic, n = 1000); the dense Cholesky did
+    X, y = _data(n=40, d=6, seed=9)
+    pat = sample_patterns(X, 12, seed=0)
+    assert choose_linear_solver(40, 6, pat.num_patterns) == "woodbury"
+    bmax = _beta_max(X, y, pat)
+    kw = dict(max_iter=20, progress=False, dtype=torch.float32, screen=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weak = solve_admm(ConvexReLUProgram(X, y, pat, beta=1e-5 * bmax, gated=True), **kw)
+        strong = solve_admm(ConvexReLUProgram(X, y, pat, beta=0.01 * bmax, gated=True), **kw)
+        f64 = solve_admm(ConvexReLUProgram(X, y, pat, beta=1e-5 * bmax, gated=True),
+                         **{**kw, "dtype": torch.float64})
+    assert weak.solver_info["linear_solver"] == "cholesky"
+    assert strong.solver_info["linear_solver"] == "woodbury"
+    assert f64.solver_info["linear_solver"] == "woodbury"
