@@ -24,7 +24,8 @@ over row chunks; refactored when rho changes), by Woodbury through the n x n mat
 ``I/c + (X S^-1 X^T) ∘ (D D^T)`` (Cholesky-factored for a fixed rho; eigendecomposed once when
 rho adapts, so its changes are free), or matrix-free
 by block-Jacobi preconditioned CG, whichever is cheapest within ``memory_limit``. Gated programs
-drop ``w`` and ``G``: ``S = I`` and ``c = c_F``.
+drop ``w`` and ``G``: ``S = I`` and ``c = c_F``. Strongly regularized gated squared-loss programs
+are screened first (FISTA picks the patterns worth the factorization; ``solve_admm(screen=...)``).
 """
 
 from __future__ import annotations
