@@ -354,3 +354,79 @@ def test_polished_admm_solution_is_group_sparse_and_keeps_the_objective():
     assert full.objective <= full.solver_info["objective_unpolished"] + 1e-12
     assert full.objective == pytest.approx(optimum, rel=1e-3)
     assert prog.network_objective(full.V, full.W) == pytest.approx(optimum, rel=1e-3)
+
+
+# ------------------------------------------------------- Gram and screening (gated)
+def test_pair_product_gram_equals_AtA(monkeypatch):
+    from graphopt.convex import admm
+
+    rng = np.random.default_rng(0)
+    X = torch.as_tensor(rng.standard_normal((40, 5)))
+    D = torch.as_tensor(rng.random((40, 7)) > 0.5, dtype=torch.float64)
+    A = (X[:, :, None] * D[:, None, :]).reshape(40, 35)  # columns ordered (feature, pattern)
+    monkeypatch.setattr(admm, "_CHUNK_BYTES", 2000)  # several row chunks
+    assert torch.allclose(admm._gram(X, D), A.T @ A, atol=1e-12)
+
+
+def _beta_max(X, Y, pat):
+    Xa = pat.augment(X)
+    Y = Y.reshape(len(Y), -1)
+    return max(np.linalg.norm(Xa.T @ (pat.D[:, [i]] * Y), axis=0).max()
+               for i in range(pat.num_patterns))
+
+
+@pytest.mark.parametrize("classes", [1, 2])
+def test_screened_gated_solve_matches_cvxpy(monkeypatch, classes):
+    from graphopt.convex import admm
+
+    X, Y = _data(n=80, d=4, seed=7, classes=classes)
+    pat = sample_patterns(X, 16, seed=0, bias=True)
+    prog = ConvexReLUProgram(X, Y, pat, beta=0.2 * _beta_max(X, Y, pat), gated=True)
+    ref = solve_cvxpy(prog)
+    # no FISTA steps: screening starts from the single strongest pattern, so the optimality
+    # check has to add every other active pattern over several rounds
+    monkeypatch.setattr(admm, "SCREEN_ITERATIONS", 0)
+    sol = solve_admm(prog, tol=1e-8, max_iter=5000, progress=False, screen=True)
+    assert sol.solver_info["screen_rounds"] > 1
+    assert sol.objective == pytest.approx(ref.objective, rel=1e-5)
+    assert sol.solver_info["screened_patterns"] < pat.num_patterns
+    assert [h["cpu_time"] for h in sol.history] == sorted(h["cpu_time"] for h in sol.history)
+
+
+def test_screening_is_on_for_strong_beta_only_and_its_state_warm_starts():
+    X, y = _data(n=80, d=4, seed=8)
+    pat = sample_patterns(X, 16, seed=0)
+    bmax = _beta_max(X, y, pat)
+    strong = ConvexReLUProgram(X, y, pat, beta=0.3 * bmax, gated=True)
+    weak = ConvexReLUProgram(X, y, pat, beta=1e-3 * bmax, gated=True)
+    sol = solve_admm(strong, tol=1e-8, max_iter=5000, progress=False)
+    assert "screen_rounds" in sol.solver_info
+    assert "screen_rounds" not in solve_admm(weak, tol=1e-4, progress=False).solver_info
+    plain = solve_admm(strong, tol=1e-8, max_iter=5000, progress=False, screen=False)
+    assert sol.objective == pytest.approx(plain.objective, rel=1e-6)
+    nearby = ConvexReLUProgram(X, y, pat, beta=0.28 * bmax, gated=True)
+    warm = solve_admm(nearby, tol=1e-8, max_iter=5000, warm_start=sol, progress=False)
+    cold = solve_admm(nearby, tol=1e-8, max_iter=5000, progress=False, screen=False)
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-6)
+    assert warm.iterations < cold.iterations
+    with pytest.raises(ValueError, match="gated squared-loss"):
+        solve_admm(ConvexReLUProgram(X, y, pat, beta=0.3 * bmax), screen=True, progress=False)
+
+
+def test_float32_gated_auto_avoids_woodbury_at_small_rho():
+    # n < dP makes Woodbury the cheaper u-step, but in float32 its y - A^T z cancellation at
+    # ||F||^2 / rho ~ 4e4 held no 1e-3 gap (synthetic, n = 1000); the dense Cholesky did
+    X, y = _data(n=40, d=6, seed=9)
+    pat = sample_patterns(X, 12, seed=0)
+    assert choose_linear_solver(40, 6, pat.num_patterns) == "woodbury"
+    bmax = _beta_max(X, y, pat)
+    kw = dict(max_iter=20, progress=False, dtype=torch.float32, screen=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weak = solve_admm(ConvexReLUProgram(X, y, pat, beta=1e-5 * bmax, gated=True), **kw)
+        strong = solve_admm(ConvexReLUProgram(X, y, pat, beta=0.01 * bmax, gated=True), **kw)
+        f64 = solve_admm(ConvexReLUProgram(X, y, pat, beta=1e-5 * bmax, gated=True),
+                         **{**kw, "dtype": torch.float64})
+    assert weak.solver_info["linear_solver"] == "cholesky"
+    assert strong.solver_info["linear_solver"] == "woodbury"
+    assert f64.solver_info["linear_solver"] == "woodbury"

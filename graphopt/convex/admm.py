@@ -24,7 +24,8 @@ over row chunks; refactored when rho changes), by Woodbury through the n x n mat
 ``I/c + (X S^-1 X^T) ∘ (D D^T)`` (Cholesky-factored for a fixed rho; eigendecomposed once when
 rho adapts, so its changes are free), or matrix-free
 by block-Jacobi preconditioned CG, whichever is cheapest within ``memory_limit``. Gated programs
-drop ``w`` and ``G``: ``S = I`` and ``c = c_F``.
+drop ``w`` and ``G``: ``S = I`` and ``c = c_F``. Strongly regularized gated squared-loss programs
+are screened first (FISTA picks the patterns worth the factorization; ``solve_admm(screen=...)``).
 """
 
 from __future__ import annotations
@@ -40,10 +41,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .losses import loss_prox
+from .patterns import Patterns
 from .programs import ConvergenceWarning, ConvexReLUProgram, ConvexSolution
 from .recovery import polish_solution
 
-__all__ = ["solve_admm", "choose_linear_solver"]
+__all__ = ["solve_admm", "choose_linear_solver", "SCREEN_RATIO", "SCREEN_ITERATIONS",
+           "FLOAT32_WOODBURY_LIMIT"]
+
+SCREEN_RATIO = 0.05
+SCREEN_ITERATIONS = 30
+FLOAT32_WOODBURY_LIMIT = 2e4
 
 LINEAR_SOLVERS = ("auto", "cholesky", "woodbury", "cg")
 _CHUNK_BYTES = 64 * 2**20
@@ -54,7 +61,8 @@ def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9,
     """The cheapest u-step solver (by flop count over ``iterations`` solves) whose matrices fit in
     ``memory_limit`` bytes.
 
-    Dense Cholesky keeps three (dP)^2 matrices, costs ``n (dP)^2 + (dP)^3/3`` flops to set up (and
+    Dense Cholesky keeps three (dP)^2 matrices, costs ``n (dP)^2 / 4 + (dP)^3/3`` flops to set up
+    (the Gram from pair products, :func:`_gram`; and
     ``(dP)^3/3`` per change of rho) and ``4 (dP)^2`` per solve; Woodbury keeps three n^2 matrices,
     costs ``n^2 (d + P)`` plus a Cholesky (``n^3/3``) or, when rho adapts (``adaptive``), an
     eigendecomposition (about ``9 n^3``), and ``4 n^2 + 4 n d P`` per solve; CG keeps only the data.
@@ -62,7 +70,7 @@ def choose_linear_solver(n: int, d: int, P: int, memory_limit: float = 2e9,
     m = d * P
     options = []
     if 24.0 * m * m <= memory_limit:
-        options.append((n * m * m + m ** 3 / 3 + iterations * 4 * m * m, "cholesky"))
+        options.append((n * m * m / 4 + m ** 3 / 3 + iterations * 4 * m * m, "cholesky"))
     if 24.0 * n * n <= memory_limit:
         setup = n * n * (d + P) + (9 if adaptive else 1 / 3) * n ** 3
         options.append((setup + iterations * (4 * n * n + 4 * n * m), "woodbury"))
@@ -85,6 +93,46 @@ def _cholesky_solve(B: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
     one thread for the few right-hand sides of a u-step (that one copies ``L`` on every call)."""
     return torch.linalg.solve_triangular(
         L.mT, torch.linalg.solve_triangular(L, B, upper=False), upper=True)
+
+
+def _pair_products(M: torch.Tensor) -> torch.Tensor:
+    """Rows ``M[a] * M[b]`` for ``a <= b`` (row-major over the upper triangle) of a (k, m) matrix."""
+    k = M.shape[0]
+    out = torch.empty(k * (k + 1) // 2, M.shape[1], dtype=M.dtype, device=M.device)
+    lo = 0
+    for a in range(k):
+        torch.mul(M[a:a + 1], M[a:], out=out[lo:lo + k - a])
+        lo += k - a
+    return out
+
+
+def _triangle_index(k: int, device: torch.device) -> torch.Tensor:
+    """(k, k) map from ``(a, b)`` to the position of ``min, max`` in :func:`_pair_products`."""
+    a, b = torch.triu_indices(k, k, device=device)
+    index = torch.empty(k, k, dtype=torch.long, device=device)
+    index[a, b] = index[b, a] = torch.arange(len(a), device=device)
+    return index
+
+
+def _gram(X: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """``A^T A`` for ``A = [D_1 X .. D_P X]`` with columns ordered (feature, pattern), as a dP x dP
+    matrix.
+
+    Entry ``((a, i), (b, j))`` is ``sum_k x_ka x_kb d_ki d_kj``: one product of the n x d(d+1)/2
+    feature pairs with the n x P(P+1)/2 pattern pairs covers every entry once up to the two
+    symmetries, a quarter of the flops of ``A^T A`` (which also streams the n x dP matrix ``A``)."""
+    n, d = X.shape
+    P = D.shape[1]
+    Xt, Dt = X.T.contiguous(), D.T.contiguous()
+    M = torch.zeros(d * (d + 1) // 2, P * (P + 1) // 2, dtype=X.dtype, device=X.device)
+    rows = max(1, int(_CHUNK_BYTES // (X.element_size() * (M.shape[0] + M.shape[1]))))
+    for lo in range(0, n, rows):
+        M.addmm_(_pair_products(Xt[:, lo:lo + rows]), _pair_products(Dt[:, lo:lo + rows]).T)
+    pairs_d, pairs_p = _triangle_index(d, X.device), _triangle_index(P, X.device).reshape(-1)
+    out = torch.empty(d, P, d, P, dtype=X.dtype, device=X.device)
+    for a in range(d):  # row by row, so the gather index stays d P^2 long
+        out[a] = M[pairs_d[a]][:, pairs_p].reshape(d, P, P).permute(1, 0, 2)
+    return out.reshape(d * P, d * P)
 
 
 class _Operators:
@@ -165,13 +213,10 @@ class _USolver:
         self.S_inv = torch.cholesky_inverse(_cholesky(S)).to(dtype)
         self.weight = None
         if method == "cholesky":
-            AtA = torch.zeros(d * P, d * P, dtype=torch.float64, device=X.device)
-            rows = max(1, int(_CHUNK_BYTES // (8 * d * P)))
-            for lo in range(0, n, rows):
-                A = (X64[lo:lo + rows, :, None] * D64[lo:lo + rows, None, :]).reshape(-1, d * P)
-                AtA.addmm_(A.T, A)
-            self.AtA = AtA
-            self.kronS = torch.kron(S, torch.eye(P, dtype=torch.float64, device=X.device))
+            self.AtA = _gram(X64, D64)
+            # gated: S = I, so the core matrix is c A^T A plus one on the diagonal
+            self.kronS = None if ops.gated else torch.kron(
+                S, torch.eye(P, dtype=torch.float64, device=X.device))
         elif method == "woodbury":
             H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
             if adaptive:  # rho will move: one eigendecomposition serves every weight
@@ -201,7 +246,12 @@ class _USolver:
         self.c = weight if self.ops.gated else 2.0 * weight
         dtype = self.ops.X.dtype
         if self.method == "cholesky":
-            self.L = _cholesky(self.kronS + self.c * self.AtA).to(dtype)
+            if self.kronS is None:
+                M = self.c * self.AtA
+                M.diagonal().add_(1.0)
+            else:
+                M = self.kronS + self.c * self.AtA
+            self.L = _cholesky(M).to(dtype)
         elif self.method == "woodbury" and self.adaptive:
             self.inv_evals = 1.0 / (1.0 / self.c + self.evals)
         elif self.method == "woodbury":
@@ -297,7 +347,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
                adapt_rho: bool = False, relaxation: float = 1.6, memory_limit: float = 2e9,
                eval_every: int = 10, progress: bool = True, cone_rho: float | None = None,
                callback: Callable[[dict[str, Any]], None] | None = None,
-               polish: bool = True) -> ConvexSolution:
+               polish: bool = True, screen: bool | None = None) -> ConvexSolution:
     """Solve an exact or gated convex ReLU program by ADMM.
 
     The squared loss sits in the u-step (as in the paper); the logistic loss is majorized there by
@@ -309,7 +359,9 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     logging included; summed over this process's threads, so it runs ahead of the wall clock with
     several threads), in which case a :class:`ConvergenceWarning` says how far it got.
     ``dtype=torch.float32`` halves the memory traffic of every step (about 1.6x faster on one
-    thread in our runs) and is ample for a 1e-3 gap; float64 for tight tolerances. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
+    thread in our runs) and is ample for a 1e-3 gap; float64 for tight tolerances. On gated
+    programs with ``||F||^2 / rho`` above :data:`FLOAT32_WOODBURY_LIMIT` (weak beta), ``auto``
+    takes the dense Cholesky u-step in float32, where Woodbury loses the precision. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
     logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements.
     ``cone_rho``, the penalty of the cone splitting ``G u = s``, defaults to ``rho`` except for
     the logistic loss, where it is capped at 1/2 (twice the curvature bound, independent of n and
@@ -329,6 +381,11 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     on the active set, so the objective does not rise) and at most ``n + 1`` neurons per
     output are kept (Carathéodory), so the returned network is group-sparse; ``state`` keeps the
     unpolished ADMM iterates for warm starts.
+    ``screen`` (gated squared-loss programs; default: when ``beta >= 0.05 beta_max``, where most
+    groups are zero) first runs :data:`SCREEN_ITERATIONS` FISTA steps on the whole program, then
+    ADMM on the patterns FISTA left active, warm-started from it, adding any pattern that breaks
+    the optimality condition ``||(D_i X)^T r|| <= beta`` and resolving until none does: the
+    u-step's dP x dP factorization, ADMM's setup, then only covers the active patterns.
     """
     if not isinstance(program, ConvexReLUProgram):
         raise TypeError(f"program must be a ConvexReLUProgram, got {type(program).__name__}")
@@ -353,6 +410,17 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     device = torch.device(device) if device is not None else torch.device("cpu")
+    if screen is None:
+        screen = (program.gated and program.loss == "squared" and warm_start is None
+                  and program.beta >= SCREEN_RATIO * _beta_max(program))
+    if screen:
+        if not (program.gated and program.loss == "squared"):
+            raise ValueError("screen=True needs a gated squared-loss program")
+        return _screened(program, dict(
+            rho=rho, linear_solver=linear_solver, tol=tol, max_iter=max_iter,
+            time_limit=time_limit, device=device, dtype=dtype, adapt_rho=adapt_rho,
+            relaxation=relaxation, memory_limit=memory_limit, eval_every=eval_every,
+            progress=progress, callback=callback), polish)
     start, cpu_start = time.perf_counter(), time.process_time()
     eval_cpu = eval_wall = 0.0
     n, d, P, C = (program.num_samples, program.num_features, program.num_patterns,
@@ -382,6 +450,12 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         cone_rho = min(rho, 2.0 * curvature) if loss == "logistic" else rho
     cone_rho = float(cone_rho)
     ops = _Operators(X, D, gated, cone_rho / rho)
+    if (linear_solver == "auto" and gated and dtype == torch.float32 and method == "woodbury"
+            and 24.0 * (d * P) ** 2 <= memory_limit
+            and (1.0 if split else curvature / rho) * _norm_sq(ops) > FLOAT32_WOODBURY_LIMIT):
+        # float32 Woodbury cancels y - A^T z, both ~ ||F||^2 / rho times the answer: past this
+        # ratio it held no 1e-3 gap (synthetic 4e4, a9a 1e5), the dense Cholesky did
+        method = "cholesky"
     usolver = _USolver(ops, method, adapt_rho)
     setup_time = time.perf_counter() - start
     like = dict(dtype=dtype, device=device)
@@ -440,7 +514,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
             grad = -Y * torch.sigmoid(-Y * Fu)
             rhs = rhs + ops.adjoint((curvature * Fu - grad) / rho, None)
         u = usolver.solve(rhs)
-        Fu, Gu = ops.apply(u, need_F)
+        Fu, Gu = ops.apply(u, need_F) if need_F or not gated else (None, None)
         t_old, s_old, z_old = t, s, z
         # over-relaxed point a x + (1 - a) x_old, then prox and scaled-dual update of each split
         w = torch.lerp(t_old, u, a).add_(lam)
@@ -529,4 +603,114 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         solution.solver_info.update({
             "polish_cpu_time": time.process_time() - c0, "objective_unpolished": objective,
             "cone_violation": program.cone_violation(solution.V, solution.W)})
+    return solution
+
+
+def _beta_max(program: ConvexReLUProgram) -> float:
+    """``max ||(D_i X)^T y||`` over patterns and outputs: the gated squared-loss program's solution
+    is zero from this beta on."""
+    X, Y, D = program._torch_data()
+    return float((X.T @ (D[:, :, None] * Y[:, None, :]).reshape(len(X), -1)).norm(dim=0).max())
+
+
+def _norm_sq(ops: _Operators, steps: int = 5) -> float:
+    """Power-iteration estimate (from below) of ``||F||^2`` for a gated program."""
+    probe = torch.ones(ops.d, ops.K, 1, dtype=ops.X.dtype, device=ops.X.device)
+    value = 0.0
+    for _ in range(steps):
+        probe = ops.adjoint(ops.apply(probe)[0], None)
+        value = float(probe.norm())
+        probe = probe / max(value, 1e-300)
+    return value
+
+
+def _fista(ops: _Operators, Y: torch.Tensor, beta: float, iterations: int
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``iterations`` FISTA steps from zero on ``0.5 ||F u - Y||^2 + beta sum ||u_i||`` (gated),
+    with backtracking from a power-iteration estimate of ``||F||^2``; returns ``u`` and ``F u - Y``.
+    """
+    x = torch.zeros(ops.d, ops.K, Y.shape[1], dtype=Y.dtype, device=Y.device)
+    L = max(_norm_sq(ops), 1e-12)  # a lower estimate; backtracking raises it where needed
+    Fx = torch.zeros_like(Y)
+    z, Fz, step = x, Fx, 1.0
+    for _ in range(iterations):
+        rz = Fz - Y
+        grad, fz = ops.adjoint(rz, None), 0.5 * float(rz.square().sum())
+        while True:
+            x_new = _group_shrink(z - grad / L, beta / L)
+            Fx_new = ops.apply(x_new)[0]
+            delta = x_new - z
+            if (0.5 * float((Fx_new - Y).square().sum())
+                    <= fz + float((grad * delta).sum()) + 0.5 * L * float(delta.square().sum())):
+                break
+            L *= 2.0
+        step_new = (1.0 + math.sqrt(1.0 + 4.0 * step * step)) / 2.0
+        momentum = (step - 1.0) / step_new
+        z, Fz = x_new + momentum * (x_new - x), Fx_new + momentum * (Fx_new - Fx)
+        x, Fx, step = x_new, Fx_new, step_new
+    return x, Fx - Y
+
+
+def _screened(program: ConvexReLUProgram, kwargs: dict[str, Any], polish: bool) -> ConvexSolution:
+    """``solve_admm(screen=True)``: FISTA, then ADMM on the active patterns until no other pattern
+    breaks ``||(D_i X)^T r|| <= beta``; the history's times include every stage."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    X, Y, D = program._torch_data()
+    ops = _Operators(X, D, gated=True)
+    beta, P = program.beta, program.num_patterns
+    u, r = _fista(ops, Y, beta, SCREEN_ITERATIONS)
+    active = u.norm(dim=(0, 2)) > 0
+    history: list[dict[str, Any]] = []
+    time_limit, max_iter, rounds = kwargs["time_limit"], kwargs["max_iter"], 0
+    while True:
+        rounds += 1
+        if not bool(active.any()):  # FISTA left nothing: start from the strongest pattern
+            active[int(ops.adjoint(r, None).norm(dim=(0, 2)).argmax())] = True
+        keep = torch.nonzero(active).flatten()
+        idx = keep.numpy()
+        raw = program.X[:, :-1] if program.patterns.bias else program.X  # the program re-augments
+        sub = ConvexReLUProgram(raw, program.Y,
+                                Patterns(program.patterns.G[:, idx], program.patterns.D[:, idx],
+                                         program.patterns.bias, program.patterns.requested),
+                                loss="squared", beta=beta, gated=True)
+        grad = ops.adjoint(r, None)
+        # unscaled duals at rho = 1 (solve_admm rescales them to its rho): at a fixed point the
+        # scaled dual of u = t is -(D_i X)^T r / rho
+        state = {"u": u[:, keep].contiguous(), "lam": -grad[:, keep].contiguous(), "eta": None,
+                 "nu": None, "rho": 1.0, "split": False, "cone_scale": 1.0}
+        warm = ConvexSolution(V=u[:, keep].permute(1, 0, 2), W=None, objective=float("nan"),
+                              converged=False, iterations=0, state=state)
+        cpu0, wall0 = time.process_time() - cpu_start, time.perf_counter() - start
+        limit = None if time_limit is None else max(time_limit - cpu0, 1e-3)
+        sol = solve_admm(sub, **{**kwargs, "time_limit": limit, "max_iter": max_iter},
+                         warm_start=warm, polish=False, screen=False)
+        for h in sol.history:
+            history.append({**h, "cpu_time": h["cpu_time"] + cpu0, "time": h["time"] + wall0})
+        max_iter -= sol.iterations
+        u = torch.zeros_like(u)
+        u[:, keep] = sol.V.permute(1, 0, 2).to(u.dtype)
+        r = ops.apply(u)[0] - Y
+        violated = (ops.adjoint(r, None).norm(dim=0) > beta * (1 + 1e-3)).any(1) & ~active
+        if not sol.converged or max_iter < 1 or not bool(violated.any()):
+            break
+        active |= violated
+    V = u.permute(1, 0, 2).contiguous()
+    grad = ops.adjoint(r, None)
+    rho = sol.solver_info["rho"]
+    lam_full = -grad / rho
+    lam_full[:, keep] = sol.state["lam"].to(torch.float64)
+    u_full = torch.zeros_like(u)
+    u_full[:, keep] = sol.state["u"].to(torch.float64)
+    info = {**sol.solver_info, "screen_rounds": rounds, "screened_patterns": int(active.sum()),
+            "solve_time": time.perf_counter() - start}
+    solution = ConvexSolution(
+        V=V, W=None, objective=program.objective(V), converged=sol.converged,
+        iterations=kwargs["max_iter"] - max_iter, history=history,
+        solver_info=info, state={"u": u_full, "lam": lam_full, "eta": None, "nu": None,
+                                 "rho": rho, "split": False, "cone_scale": 1.0})
+    if polish:
+        c0, objective = time.process_time(), solution.objective
+        solution = polish_solution(solution, program)
+        solution.solver_info.update({"polish_cpu_time": time.process_time() - c0,
+                                     "objective_unpolished": objective})
     return solution
