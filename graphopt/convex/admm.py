@@ -201,16 +201,21 @@ class _USolver:
     refactorization for dense Cholesky (of the cached ``A^T A``) and a fixed-rho Woodbury.
     """
 
-    def __init__(self, ops: _Operators, method: str, adaptive: bool = False) -> None:
+    def __init__(self, ops: _Operators, method: str, adaptive: bool = False,
+                 core_dtype: torch.dtype | None = None) -> None:
         self.ops, self.method, self.adaptive = ops, method, adaptive
         X, D = ops.X, ops.D
         dtype = X.dtype
+        # Woodbury's y - S^-1 A^T z cancels digits (see FLOAT32_WOODBURY_LIMIT): a float64 core
+        # keeps them in a float32 solve, at float64's cost for A and A^T in the u-step only.
+        self.core = dtype if core_dtype is None else core_dtype
+        self.Xc, self.Dc = X.to(self.core), D.to(self.core)
         X64, D64 = X.to(torch.float64), D.to(torch.float64)
         d, P, n = ops.d, ops.P, ops.n
         eye = torch.eye(d, dtype=torch.float64, device=X.device)
         S = eye if ops.gated else eye + ops.cone_scale * (X64.T @ X64)
         self.S = S.to(dtype)
-        self.S_inv = torch.cholesky_inverse(_cholesky(S)).to(dtype)
+        self.S_inv = torch.cholesky_inverse(_cholesky(S)).to(self.core)
         self.weight = None
         if method == "cholesky":
             self.AtA = _gram(X64, D64)
@@ -221,8 +226,8 @@ class _USolver:
             H = (X64 @ self.S_inv.to(torch.float64) @ X64.T).mul_(D64 @ D64.T)
             if adaptive:  # rho will move: one eigendecomposition serves every weight
                 evals, evecs = torch.linalg.eigh(H)
-                self.evals = evals.clamp_(min=0.0).to(dtype)
-                self.evecs = evecs.to(dtype)
+                self.evals = evals.clamp_(min=0.0).to(self.core)
+                self.evecs = evecs.to(self.core)
             else:  # a fixed weight needs one Cholesky (n^3 / 3 flops, ~25x cheaper than eigh)
                 self.H = H
         elif method == "cg":
@@ -256,20 +261,20 @@ class _USolver:
             self.inv_evals = 1.0 / (1.0 / self.c + self.evals)
         elif self.method == "woodbury":
             self.L = _cholesky(self.H + torch.eye(self.ops.n, dtype=self.H.dtype,
-                                                  device=self.H.device) / self.c).to(dtype)
+                                                  device=self.H.device) / self.c).to(self.core)
         elif self.method == "cg":
             B = self.blocks * self.c + self.S64
             self.block_inv = torch.cholesky_inverse(_cholesky(B)).to(dtype)
 
     def _A(self, y: torch.Tensor) -> torch.Tensor:
-        ops = self.ops
-        XY = (ops.X @ y.reshape(ops.d, -1)).reshape(ops.n, ops.P, y.shape[2])
-        return (ops.D[:, :, None] * XY).sum(1)
+        ops, X, D = self.ops, self.Xc, self.Dc
+        XY = (X @ y.reshape(ops.d, -1)).reshape(ops.n, ops.P, y.shape[2])
+        return (D[:, :, None] * XY).sum(1)
 
     def _At(self, z: torch.Tensor) -> torch.Tensor:
-        ops = self.ops
-        M = (ops.D[:, :, None] * z[:, None, :]).reshape(ops.n, -1)
-        return (ops.X.T @ M).reshape(ops.d, ops.P, z.shape[1])
+        ops, X, D = self.ops, self.Xc, self.Dc
+        M = (D[:, :, None] * z[:, None, :]).reshape(ops.n, -1)
+        return (X.T @ M).reshape(ops.d, ops.P, z.shape[1])
 
     def _block(self, M: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
         return (M @ r.reshape(r.shape[0], -1)).reshape(r.shape)
@@ -279,12 +284,12 @@ class _USolver:
         if self.method == "cholesky":
             return _cholesky_solve(r.reshape(-1, r.shape[2]), self.L).reshape(r.shape)
         if self.method == "woodbury":
-            y = self._block(self.S_inv, r)
+            y = self._block(self.S_inv, r.to(self.core))
             if self.adaptive:
                 z = self.evecs @ (self.inv_evals[:, None] * (self.evecs.T @ self._A(y)))
             else:
                 z = _cholesky_solve(self._A(y), self.L)
-            return y - self._block(self.S_inv, self._At(z))
+            return (y - self._block(self.S_inv, self._At(z))).to(r.dtype)
         return self._cg(r, rtol)
 
     def _cg(self, r: torch.Tensor, rtol: float) -> torch.Tensor:
@@ -361,7 +366,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     ``dtype=torch.float32`` halves the memory traffic of every step (about 1.6x faster on one
     thread in our runs) and is ample for a 1e-3 gap; float64 for tight tolerances. On gated
     programs with ``||F||^2 / rho`` above :data:`FLOAT32_WOODBURY_LIMIT` (weak beta), ``auto``
-    takes the dense Cholesky u-step in float32, where Woodbury loses the precision. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
+    runs a Woodbury u-step in float64 inside the float32 solve (``solver_info["u_step_dtype"]``),
+    where float32 Woodbury loses the precision. ``rho`` defaults to ``beta / rms(y)`` for the squared loss, ``2 * beta`` for the
     logistic and ``beta / 2`` for the hinge loss, the best fixed values across our measurements.
     ``cone_rho``, the penalty of the cone splitting ``G u = s``, defaults to ``rho`` except for
     the logistic loss, where it is capped at 1/2 (twice the curvature bound, independent of n and
@@ -450,13 +456,14 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
         cone_rho = min(rho, 2.0 * curvature) if loss == "logistic" else rho
     cone_rho = float(cone_rho)
     ops = _Operators(X, D, gated, cone_rho / rho)
+    core_dtype = None
     if (linear_solver == "auto" and gated and dtype == torch.float32 and method == "woodbury"
-            and 24.0 * (d * P) ** 2 <= memory_limit
             and (1.0 if split else curvature / rho) * _norm_sq(ops) > FLOAT32_WOODBURY_LIMIT):
         # float32 Woodbury cancels y - A^T z, both ~ ||F||^2 / rho times the answer: past this
-        # ratio it held no 1e-3 gap (synthetic 4e4, a9a 1e5), the dense Cholesky did
-        method = "cholesky"
-    usolver = _USolver(ops, method, adapt_rho)
+        # ratio it held no 1e-3 gap (synthetic 4e4, a9a 1e5); in float64 the cancellation is
+        # harmless, and costs less than the dense Cholesky (dP = 6480 on a9a)
+        core_dtype = torch.float64
+    usolver = _USolver(ops, method, adapt_rho, core_dtype)
     setup_time = time.perf_counter() - start
     like = dict(dtype=dtype, device=device)
 
@@ -583,7 +590,8 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
             f"residual {last['primal_residual']:.3g} (tolerance {eps_primal:.3g}), dual residual "
             f"{last['dual_residual']:.3g} (tolerance {eps_dual:.3g}), objective {objective:.6g}, "
             f"cone violation {violation:.3g}", ConvergenceWarning, stacklevel=2)
-    info = {"solver": "admm", "linear_solver": method, "rho": rho,
+    info = {"solver": "admm", "linear_solver": method,
+            "u_step_dtype": str(usolver.core).removeprefix("torch."), "rho": rho,
             "cone_rho": rho * ops.cone_scale, "tol": tol,
             "setup_time": setup_time, "solve_time": time.perf_counter() - start,
             "cone_violation": violation, "dtype": str(dtype), "device": str(device)}
