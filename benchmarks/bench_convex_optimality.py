@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, solve_cvxpy
+from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, solve_cvxpy, zero_beta
 
-from bench_convex_speed import beta_scale, teacher_data, write_json
+from bench_convex_speed import teacher_data, write_json
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
     for loss in ("squared", "logistic", "hinge"):
         X, y = teacher_data(args.n, args.d, loss, seed=args.seed)
         pat = sample_patterns(X, args.patterns, seed=args.seed)
-        beta = args.beta_frac * beta_scale(X, y, pat.D)
+        beta = args.beta_frac * zero_beta(X, y, pat.D)
         for gated in (False, True):
             prog = ConvexReLUProgram(X, y, pat, loss=loss, beta=beta, gated=gated)
             ref = solve_cvxpy(prog)

@@ -54,7 +54,7 @@ import torch
 
 from graphopt.cli._paths import output_path
 from graphopt._io import write_atomic
-from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm
+from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, zero_beta
 
 
 def teacher_data(n: int, d: int, loss: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -77,11 +77,6 @@ def a9a_rows(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     X, y = task.X_train[idx], task.y_train[idx]
     X = X[:, X.std(0) > 0]
     return (X - X.mean(0)) / X.std(0), y
-
-
-def beta_scale(X: np.ndarray, y: np.ndarray, D: np.ndarray) -> float:
-    """``max_i ||X^T D_i y||``: the squared-loss beta above which the gated solution is zero."""
-    return float(np.linalg.norm(X.T @ (D * y[:, None]), axis=0).max())
 
 
 def cvxpy_in_process(prog: ConvexReLUProgram) -> dict:
@@ -197,7 +192,7 @@ def bench_one(name: str, X: np.ndarray, y: np.ndarray, frac: float, args, gated:
               ) -> list[dict]:
     """One problem: CVXPY once, then ADMM in each of ``args.dtypes`` (one row each)."""
     pat = sample_patterns(X, args.patterns, seed=args.seed)
-    beta = frac * beta_scale(X, y, pat.D)
+    beta = frac * zero_beta(X, y, pat.D)
     prog = ConvexReLUProgram(X, y, pat, loss="squared", beta=beta, gated=gated)
     ref = cvxpy_in_process(prog)
     optimum = ref.get("objective")

@@ -17,8 +17,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import torch
 
-from bench_convex_speed import beta_scale, teacher_data
-from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm
+from bench_convex_speed import teacher_data
+from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, zero_beta
 from graphopt.convex import admm
 
 
@@ -40,7 +40,7 @@ def main() -> None:
     torch.set_num_threads(1)
     X, y = teacher_data(args.n, 30, "squared", 0)
     pat = sample_patterns(X, 60, seed=0)
-    prog = ConvexReLUProgram(X, y, pat, loss="squared", beta=args.beta_frac * beta_scale(X, y, pat.D),
+    prog = ConvexReLUProgram(X, y, pat, loss="squared", beta=args.beta_frac * zero_beta(X, y, pat.D),
                              gated=True)
     Xt, D = torch.as_tensor(X), torch.as_tensor(pat.D, dtype=torch.float64)
     n, d, P = args.n, X.shape[1], pat.num_patterns

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import load_benchmark
 
-from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm
+from graphopt.convex import ConvexReLUProgram, sample_patterns, solve_admm, zero_beta
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def bench():
 def _gated_program(bench, n=120, frac=1e-2):
     X, y = bench.teacher_data(n, 8, "squared", seed=1)
     pat = sample_patterns(X, 20, seed=1)
-    beta = frac * bench.beta_scale(X, y, pat.D)
+    beta = frac * zero_beta(X, y, pat.D)
     return ConvexReLUProgram(X, y, pat, loss="squared", beta=beta, gated=True)
 
 

@@ -369,10 +369,9 @@ def test_pair_product_gram_equals_AtA(monkeypatch):
 
 
 def _beta_max(X, Y, pat):
-    Xa = pat.augment(X)
-    Y = Y.reshape(len(Y), -1)
-    return max(np.linalg.norm(Xa.T @ (pat.D[:, [i]] * Y), axis=0).max()
-               for i in range(pat.num_patterns))
+    from graphopt.convex import zero_beta
+
+    return zero_beta(pat.augment(X), Y, pat.D)
 
 
 @pytest.mark.parametrize("classes", [1, 2])
@@ -440,3 +439,23 @@ def test_float32_gated_auto_keeps_a_float64_woodbury_core_at_small_rho():
                for solver in ("auto", "woodbury", "cholesky")}
     assert abs(off["auto"]) < 0.25 and abs(off["woodbury"]) > 10
     assert abs(off["auto"]) < abs(off["cholesky"])
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_beta_max_is_where_the_gated_solution_vanishes(classes):
+    from graphopt.convex import zero_beta
+
+    X, y = _data(n=60, d=4, seed=5)
+    Y = np.stack([y * (c + 1) + c for c in range(classes)], axis=1) if classes > 1 else y
+    pat = sample_patterns(X, 10, seed=1)
+    bmax = ConvexReLUProgram(X, Y, pat, gated=True).beta_max()
+    Xa, Ym = pat.augment(X), Y.reshape(len(Y), -1)
+    # one group per (pattern, output): the regularizer is sum_i sum_c ||v_ic||
+    loop = max(np.linalg.norm(Xa.T @ (pat.D[:, [i]] * Ym[:, [c]]))
+               for i in range(pat.num_patterns) for c in range(classes))
+    assert bmax == pytest.approx(loop, rel=1e-12) == zero_beta(Xa, Y, pat.D)
+    kw = dict(tol=1e-10, max_iter=3000, progress=False)
+    above = solve_admm(ConvexReLUProgram(X, Y, pat, beta=1.01 * bmax, gated=True), **kw)
+    below = solve_admm(ConvexReLUProgram(X, Y, pat, beta=0.9 * bmax, gated=True), **kw)
+    assert float(above.V.abs().max()) == 0.0
+    assert float(below.V.abs().max()) > 0.0

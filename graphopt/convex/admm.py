@@ -418,7 +418,7 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
     device = torch.device(device) if device is not None else torch.device("cpu")
     if screen is None:
         screen = (program.gated and program.loss == "squared" and warm_start is None
-                  and program.beta >= SCREEN_RATIO * _beta_max(program))
+                  and program.beta >= SCREEN_RATIO * program.beta_max())
     if screen:
         if not (program.gated and program.loss == "squared"):
             raise ValueError("screen=True needs a gated squared-loss program")
@@ -612,13 +612,6 @@ def solve_admm(program: ConvexReLUProgram, *, rho: float | None = None,
             "polish_cpu_time": time.process_time() - c0, "objective_unpolished": objective,
             "cone_violation": program.cone_violation(solution.V, solution.W)})
     return solution
-
-
-def _beta_max(program: ConvexReLUProgram) -> float:
-    """``max ||(D_i X)^T y||`` over patterns and outputs: the gated squared-loss program's solution
-    is zero from this beta on."""
-    X, Y, D = program._torch_data()
-    return float((X.T @ (D[:, :, None] * Y[:, None, :]).reshape(len(X), -1)).norm(dim=0).max())
 
 
 def _norm_sq(ops: _Operators, steps: int = 5) -> float:

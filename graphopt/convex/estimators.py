@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .recovery import GatedReLUNetwork, TwoLayerReLU, recover_network, reduce_neurons
 from .patterns import sample_patterns
-from .programs import ConvexReLUProgram
+from .programs import ConvexReLUProgram, zero_beta
 from .admm import solve_admm
 from .reference import solve_cvxpy
 from .scp import solve_scp
@@ -481,7 +481,8 @@ class ConvexReLURegressor(RegressorMixin, _ConvexReLU):
 def beta_max(estimator: _ConvexReLU, X, y) -> float:
     """Smallest β at which the all-zero network is optimal for ``estimator``'s program on ``(X, y)``.
 
-    ``max_i ‖(D_i X)ᵀ ∇loss(0)‖`` over the estimator's sampled patterns: exact for the gated
+    ``max_{i,c} ‖(D_i X)ᵀ ∇loss(0)_c‖`` over the estimator's sampled patterns and outputs (one
+    group per pattern and output, :func:`~graphopt.convex.programs.zero_beta`): exact for the gated
     program, an upper bound for the exact ReLU program (whose cone constraints can only make zero
     optimal sooner); for SCP a sampled estimate of ``sup_‖u‖=1 ‖∇loss(0)ᵀ(X u)₊‖``.
     """
@@ -490,17 +491,15 @@ def beta_max(estimator: _ConvexReLU, X, y) -> float:
     X, y = est._validate_X(X, y)
     Y = est._encode_targets(y)
     Z = est._fit_transform_features(X)
-    # ∇loss at f = 0: -Y for squared and hinge (margin 0 < 1), -Y/2 for logistic
-    G = -Y * (0.5 if est.loss == "logistic" else 1.0)
     Za = np.hstack([Z, np.ones((Z.shape[0], 1))]) if est.fit_intercept else Z
     if est.solver == "scp":
         # SCP keeps adding directions, so its β_max is a sup over the sphere: estimated by sampling
         U = np.random.default_rng(est.seed).standard_normal((Za.shape[1], max(est.num_patterns, 2000)))
         U /= np.linalg.norm(U, axis=0)
+        G = Y * (0.5 if est.loss == "logistic" else 1.0)  # |∇loss| at f = 0
         return float(np.linalg.norm(np.maximum(Za @ U, 0).T @ G, axis=1).max())
     D = sample_patterns(Z, est.num_patterns, seed=est.seed, bias=est.fit_intercept).D
-    # ‖(D_i X̃)ᵀ G‖_F for each pattern i, without forming D_i X̃
-    return float(max(np.linalg.norm(Za.T @ (D[:, i:i + 1] * G)) for i in range(D.shape[1])))
+    return zero_beta(Za, Y, D, est.loss)
 
 
 def beta_path(estimator: _ConvexReLU, X, y, betas=None, *, num: int = 8, min_ratio: float = 1e-3,

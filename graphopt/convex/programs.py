@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from .losses import LOSSES, check_targets, loss_value
 from .patterns import Patterns
 
-__all__ = ["ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning"]
+__all__ = ["ConvexReLUProgram", "ConvexSolution", "ConvergenceWarning", "zero_beta"]
 
 
 class ConvergenceWarning(_SklearnConvergenceWarning):
@@ -50,6 +50,18 @@ class ConvexSolution:
     history: list[dict[str, Any]] = field(default_factory=list)
     solver_info: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] | None = field(default=None, repr=False)
+
+
+def zero_beta(X: np.ndarray, Y: np.ndarray, D: np.ndarray, loss: str = "squared") -> float:
+    """``max_{i,c} ||(D_i X)^T g_c||`` over the patterns ``D`` (n, P) and outputs ``c`` (each
+    ``v_i``'s column is a group of its own), with ``g = -Y`` (squared, hinge: margin 0 < 1) or
+    ``-Y/2`` (logistic) the loss gradient at a zero output: the ``beta`` from which the all-zero
+    network solves the gated program. ``X`` as the program sees it (bias column included)."""
+    Y = np.asarray(Y, dtype=np.float64).reshape(len(Y), -1)
+    G = Y * (0.5 if loss == "logistic" else 1.0)  # the sign does not change a norm
+    # (D_i X)^T G for every i at once: X^T (D_i * G_c) over columns (i, c)
+    cross = X.T @ (D[:, :, None] * G[:, None, :]).reshape(len(X), -1)
+    return float(np.linalg.norm(cross, axis=0).max())
 
 
 class ConvexReLUProgram:
@@ -102,6 +114,12 @@ class ConvexReLUProgram:
     @property
     def num_outputs(self) -> int:
         return int(self.Y.shape[1])
+
+    def beta_max(self) -> float:
+        """Smallest ``beta`` at which the all-zero network is optimal: ``max ||(D_i X)^T g_c||``
+        over patterns and outputs, ``g`` the loss gradient at zero (:func:`zero_beta`); exact for the gated program, an
+        upper bound for the exact one, whose cones can only make zero optimal sooner."""
+        return zero_beta(self.X, self.Y, self.patterns.D, self.loss)
 
     def __repr__(self) -> str:
         kind = "gated" if self.gated else "exact"
