@@ -220,7 +220,11 @@ def bench_one(name: str, X: np.ndarray, y: np.ndarray, frac: float, args, gated:
                      "admm_cone_violation": sol.solver_info["cone_violation"],
                      "admm_active_neurons": int(sum(int((A.norm(dim=1) > 0).sum())
                                                     for A in (sol.V, sol.W) if A is not None)),
-                     "linear_solver": sol.solver_info["linear_solver"]})
+                     "linear_solver": sol.solver_info["linear_solver"],
+                     "u_step_dtype": sol.solver_info["u_step_dtype"],
+                     # screened solves only: rounds of the optimality check, patterns kept
+                     "screen_rounds": sol.solver_info.get("screen_rounds"),
+                     "screened_patterns": sol.solver_info.get("screened_patterns")})
     if optimum and not args.no_pyscnn:
         rows[0]["pyscnn"] = pyscnn_ladder(prog, optimum, args.gap, gated, args.pyscnn_tols,
                                           args.pyscnn_cap)
