@@ -463,14 +463,15 @@ class _SmoothedRatio:
 
         hc = _edge_quadratic(product, self.n, self.edges)
         # d log‖1/λ_i‖_β / dλ_k = −Σ_i (u_i / λ_i) (b_kᵀ v_i)².
-        gu = ((vecs[i] - vecs[j]) ** 2) @ (u / vals)
+        diffs = (vecs[i] - vecs[j]) ** 2  # (b_kᵀ v_i)²
+        gu = diffs @ (u / vals)
         grad = -hc - gu + 2.0 / total
         exact = res.max() / vals[0] * total ** 2
         nu = np.zeros(len(lam))
         nu[active] = c
         # X = Σ_i (u_i/λ_i) v_i v_iᵀ: unit eigenvectors ⊥ 1, so tr X = Σ u_i/λ_i.
         lower = _dual_bound(res, nu, np.maximum(hc, 0.0), gu, float((u / vals).sum()))
-        lower = max(lower, _foster_bound(res, lam, res, (vecs[i] - vecs[j]) ** 2))
+        lower = max(lower, _foster_bound(res, lam, res, diffs))
         return float(g_val), lam * grad, float(exact), len(active), lower
 
 
